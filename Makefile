@@ -1,0 +1,42 @@
+# The README's commands. Everything runs inside .venv, which these targets create.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint format install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Set up (venv, dependencies, database, seed data) and serve on 127.0.0.1:$(PORT).
+run: install
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py load_seed
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## Run the whole test suite (SQLite, or the database DATABASE_URL names), then the linters.
+test: install
+	$(BIN)/python -m pytest
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

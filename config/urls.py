@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Registry of Government Organizations: curation"
+admin.site.site_title = "Registry curation"
+admin.site.index_title = "Curate the registry"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("registry.urls")),
+]

@@ -1,0 +1,218 @@
+"""Curation: staff edit the registry here."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Prefetch
+from django.utils.html import format_html_join
+from mptt.admin import DraggableMPTTAdmin
+
+from .models import (
+    Citation,
+    Holding,
+    Kind,
+    Organization,
+    OtherName,
+    Person,
+    Post,
+    Rank,
+    Source,
+    Succession,
+)
+from .services import organization_delete, organization_delete_blockers
+
+
+class TreeListFilter(admin.SimpleListFilter):
+    """Narrow the changelist to one top-level body and everything under it."""
+
+    title = "tree"
+    parameter_name = "tree"
+
+    def lookups(self, request, model_admin):
+        return [(str(tree_id), name) for tree_id, name in _roots().values_list("tree_id", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(tree_id=int(self.value()))
+        return queryset
+
+
+def _roots():
+    return Organization.objects.roots().order_by("name")
+
+
+class OtherNameInline(admin.TabularInline):
+    model = OtherName
+    extra = 0
+    fields = ("name", "name_type", "language", "position")
+
+
+class CitationInline(admin.TabularInline):
+    model = Citation
+    extra = 0
+    autocomplete_fields = ("source",)
+    fields = ("source", "locator", "position")
+
+
+class PostInline(admin.TabularInline):
+    """Posts with their holders listed; holders are edited on the post's own page."""
+
+    model = Post
+    extra = 0
+    fields = ("title", "plural_title", "position", "holder_list")
+    readonly_fields = ("holder_list",)
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch("holdings", queryset=Holding.objects.select_related("person"))
+            )
+        )
+
+    @admin.display(description="holders, in order")
+    def holder_list(self, post: Post):
+        holdings = post.holdings.all()
+        if not holdings:
+            return "—"
+        return format_html_join(", ", "{}", ((h.person.name,) for h in holdings))
+
+
+class PredecessorInline(admin.TabularInline):
+    model = Succession
+    fk_name = "successor"
+    extra = 0
+    autocomplete_fields = ("predecessor",)
+    fields = ("predecessor", "date", "note")
+    verbose_name = "predecessor"
+    verbose_name_plural = "predecessors"
+
+
+class SuccessorInline(admin.TabularInline):
+    model = Succession
+    fk_name = "predecessor"
+    extra = 0
+    autocomplete_fields = ("successor",)
+    fields = ("successor", "date", "note")
+    verbose_name = "successor"
+    verbose_name_plural = "successors"
+
+
+@admin.register(Organization)
+class OrganizationAdmin(DraggableMPTTAdmin):
+    list_display = ("tree_actions", "indented_title", "id", "kind", "rank", "formed")
+    list_display_links = ("indented_title",)
+    list_filter = (TreeListFilter, "kind", "rank")
+    list_select_related = ("kind", "rank")
+    # Names repeat across bodies ("Secretariat"), so search covers every name and the id.
+    search_fields = ("name", "id", "other_names__name")
+    # A <select> of every organization does not scale; the autocomplete asks as you type.
+    autocomplete_fields = ("parent",)
+    list_per_page = 250
+    inlines = (OtherNameInline, PostInline, CitationInline, PredecessorInline, SuccessorInline)
+    fieldsets = (
+        (None, {"fields": ("id", "name", "parent", "kind", "rank")}),
+        ("Infobox", {"fields": ("type", "location", ("formed", "dissolved"))}),
+        ("Article", {"fields": ("summary", "history", "functions")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The identifier is in published addresses and CSV files: fixed once created.
+        return ("id",) if obj else ()
+
+    def delete_model(self, request, obj):
+        organization_delete(organization=obj)
+
+    def delete_selected_tree(self, modeladmin, request, queryset):
+        """Delete the selected organizations all together or not at all, never cascading into
+        sub-units, posts or lineage (django-mptt's own action would delete whole subtrees)."""
+        if not request.POST.get("post"):
+            return super().delete_selected_tree(modeladmin, request, queryset)
+        blocked = {org: organization_delete_blockers(org) for org in queryset}
+        blocked = {org: reasons for org, reasons in blocked.items() if reasons}
+        if blocked:
+            for org, reasons in blocked.items():
+                self.message_user(
+                    request,
+                    f"Not deleted: “{org}” still has {', '.join(reasons)}.",
+                    level=messages.ERROR,
+                )
+            return None
+        with transaction.atomic():
+            for org in queryset:
+                self.log_deletions(request, [org])
+                organization_delete(organization=org)
+        self.message_user(request, f"Deleted {len(queryset)} organizations.")
+        return None
+
+    def _move_node(self, request):
+        # A drag-and-drop move is several UPDATEs of the nested set: all or none.
+        with transaction.atomic():
+            return super()._move_node(request)
+
+
+@admin.register(Kind)
+class KindAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "section", "order")
+    list_editable = ("order",)
+    search_fields = ("name", "code")
+
+
+@admin.register(Rank)
+class RankAdmin(admin.ModelAdmin):
+    list_display = ("name", "name_zh", "code", "order")
+    list_editable = ("order",)
+    search_fields = ("name", "name_zh", "code")
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ("title", "publisher", "url")
+    search_fields = ("title", "publisher", "url")
+
+
+class HoldingInline(admin.TabularInline):
+    model = Holding
+    extra = 0
+    autocomplete_fields = ("person",)
+    fields = ("person", "position", "start", "end")
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ("title", "organization", "position", "holder_count")
+    list_select_related = ("organization",)
+    list_filter = ("title",)
+    search_fields = ("title", "organization__name", "organization__id")
+    autocomplete_fields = ("organization",)
+    inlines = (HoldingInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(holders_total=Count("holdings"))
+
+    @admin.display(description="holders", ordering="holders_total")
+    def holder_count(self, post: Post) -> int:
+        return post.holders_total
+
+
+class HeldPostInline(admin.TabularInline):
+    model = Holding
+    extra = 0
+    autocomplete_fields = ("post",)
+    fields = ("post", "position", "start", "end")
+    verbose_name = "post held"
+    verbose_name_plural = "posts held"
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ("name", "name_zh", "id")
+    search_fields = ("name", "name_zh", "id")
+    autocomplete_fields = ("sources",)
+    inlines = (HeldPostInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("id",) if obj else ()

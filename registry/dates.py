@@ -1,0 +1,178 @@
+"""Dates known only to the year, the month or the day, as the sources give them.
+
+A `PartialDate` is stored as its ISO 8601 text at its own precision (`1949`, `1949-10`,
+`1980-12-30`). Those strings sort in time order, and a period contains another exactly when its
+text is a prefix of the other's, which lets the database itself check "not before" rules.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import datetime
+import re
+from dataclasses import dataclass
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Length
+from django.db.models.query_utils import DeferredAttribute
+
+_ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+FORMAT_HELP = "ISO 8601 at the precision known: 1949, 1949-10 or 1980-12-30."
+
+
+@dataclass(frozen=True)
+class PartialDate:
+    year: int
+    month: int | None = None
+    day: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PartialDate:
+        """Read `YYYY`, `YYYY-MM` or `YYYY-MM-DD`; raise ValueError saying what is wrong."""
+        match = _ISO.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f"“{text}” is not a date; use {FORMAT_HELP}")
+        year, month, day = (int(part) if part else None for part in match.groups())
+        if year == 0:
+            raise ValueError(f"“{text}” has no year 0000.")
+        if month is not None and not 1 <= month <= 12:
+            raise ValueError(f"“{text}” has no month {month:02d}.")
+        if day is not None:
+            last = calendar.monthrange(year, month)[1]
+            if not 1 <= day <= last:
+                raise ValueError(f"“{text}” is not a real day: that month has {last} days.")
+        return cls(year, month, day)
+
+    @property
+    def precision(self) -> str:
+        if self.day is not None:
+            return "day"
+        return "month" if self.month is not None else "year"
+
+    @property
+    def earliest(self) -> datetime.date:
+        return datetime.date(self.year, self.month or 1, self.day or 1)
+
+    @property
+    def latest(self) -> datetime.date:
+        month = self.month or 12
+        return datetime.date(
+            self.year, month, self.day or calendar.monthrange(self.year, month)[1]
+        )
+
+    def is_before(self, other: PartialDate) -> bool:
+        """True when this whole period ends before the other one starts."""
+        return self.latest < other.earliest
+
+    def display(self) -> str:
+        """The date at its own precision, never padded: '30 December 1980', 'October 1949'."""
+        if self.day is not None:
+            return f"{self.day} {calendar.month_name[self.month]} {self.year}"
+        if self.month is not None:
+            return f"{calendar.month_name[self.month]} {self.year}"
+        return str(self.year)
+
+    def __str__(self) -> str:
+        text = f"{self.year:04d}"
+        if self.month is not None:
+            text += f"-{self.month:02d}"
+        if self.day is not None:
+            text += f"-{self.day:02d}"
+        return text
+
+
+def not_before(later: str, earlier: str) -> models.Q:
+    """A check-constraint condition: the `later` date field does not end before `earlier` starts.
+
+    With ISO text at mixed precision, "ends before" is exactly "sorts lower and is not a prefix
+    of the other" (1949 contains 1949-10, so dissolution 1949 after formation 1949-10 is fine).
+    """
+    return (
+        models.Q(**{later: ""})
+        | models.Q(**{earlier: ""})
+        | models.Q(**{f"{later}__gte": models.F(earlier)})
+        | models.Q(**{f"{earlier}__startswith": models.F(later)})
+    )
+
+
+class PartialDateFormField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", FORMAT_HELP)
+        kwargs["max_length"] = 10
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return "" if value is None else str(value)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return PartialDate.parse(text)
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from error
+
+
+class _PartialDateAttribute(DeferredAttribute):
+    """Turns text assigned to the field into a PartialDate (text that does not parse is kept,
+    so that `full_clean()` can name the problem)."""
+
+    def __set__(self, instance, value):
+        if isinstance(value, str):
+            value = value.strip()
+            with contextlib.suppress(ValueError):
+                value = PartialDate.parse(value) if value else None
+        instance.__dict__[self.field.attname] = value
+
+
+class PartialDateField(models.Field):
+    """A PartialDate stored as ISO text; empty text in the database is None in Python."""
+
+    description = "A date known to the year, month or day"
+    descriptor_class = _PartialDateAttribute
+
+    def __init__(self, *args, **kwargs):
+        kwargs["max_length"] = 10
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("default", "")
+        kwargs.setdefault("help_text", FORMAT_HELP)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        del kwargs["max_length"]
+        return name, path, args, kwargs
+
+    def get_internal_type(self) -> str:
+        return "CharField"
+
+    def to_python(self, value):
+        if value is None or isinstance(value, PartialDate):
+            return value
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            return PartialDate.parse(text)
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from error
+
+    def get_prep_value(self, value):
+        if value is None:
+            return ""
+        return str(value)
+
+    def value_to_string(self, obj) -> str:
+        value = self.value_from_object(obj)
+        return "" if value is None else str(value)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": PartialDateFormField, **kwargs})
+
+
+# `formed__length` in the check constraints that keep stored text to ISO shapes.
+PartialDateField.register_lookup(Length)

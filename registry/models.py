@@ -1,0 +1,451 @@
+"""The registry's data: organizations as trees, their names, lineage, sources, posts and people."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from mptt.models import MPTTModel, TreeForeignKey
+from mptt.querysets import TreeQuerySet
+
+from .dates import PartialDateField, not_before
+
+IDENTIFIER_HELP = (
+    "Stable identifier used in the public address and in CSV files: lowercase letters, digits "
+    "and single hyphens, e.g. cppcc-general-office-secretariat. Do not change it once published."
+)
+identifier_validator = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
+    "Use lowercase letters, digits and single hyphens only (e.g. npcsc-research-office).",
+    code="invalid_identifier",
+)
+
+
+def _identifier_field(**kwargs) -> models.SlugField:
+    return models.SlugField(
+        primary_key=True,
+        max_length=100,
+        validators=[identifier_validator],
+        help_text=IDENTIFIER_HELP,
+        verbose_name="identifier",
+        **kwargs,
+    )
+
+
+def _not_empty(field: str, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
+
+
+class Kind(models.Model):
+    """What an organization is, and so where it is listed under its parent (curated)."""
+
+    class Section(models.TextChoices):
+        STRUCTURE = "structure", "Internal structure (listed in the parent's departments tree)"
+        AFFILIATED = "affiliated", "Directly affiliated (listed apart from the departments)"
+
+    code = models.SlugField(primary_key=True, max_length=50, help_text="Used in CSV files.")
+    name = models.CharField(max_length=100, unique=True)
+    plural_name = models.CharField(max_length=100)
+    section = models.CharField(max_length=20, choices=Section, default=Section.STRUCTURE)
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0, help_text="Order in lists and filters.")
+
+    class Meta:
+        ordering = ("order", "name")
+        constraints = (_not_empty("name", "kind_name_not_empty"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_affiliated(self) -> bool:
+        return self.section == self.Section.AFFILIATED
+
+
+class Rank(models.Model):
+    """Administrative rank (行政级别): an ordered ladder, highest first (curated)."""
+
+    code = models.SlugField(primary_key=True, max_length=50, help_text="Used in CSV files.")
+    name = models.CharField(max_length=100, unique=True)
+    name_zh = models.CharField("Chinese name", max_length=50, blank=True)
+    order = models.PositiveSmallIntegerField(
+        unique=True, help_text="Place on the ladder: 1 is the highest rank."
+    )
+
+    class Meta:
+        ordering = ("order",)
+        constraints = (_not_empty("name", "rank_name_not_empty"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _NaturalKeyManager(models.Manager):
+    """Looks rows up by the fields their `natural_key()` returns, so that fixtures match
+    existing rows by meaning instead of by numeric id (and never overwrite curators' rows)."""
+
+    natural_key_fields: tuple[str, ...] = ()
+
+    def get_by_natural_key(self, *values):
+        return self.get(**dict(zip(self.natural_key_fields, values, strict=True)))
+
+
+def _manager(*fields: str) -> _NaturalKeyManager:
+    manager = _NaturalKeyManager()
+    manager.natural_key_fields = fields
+    return manager
+
+
+class Source(models.Model):
+    """A document that records' facts come from (an article, a gazette, a web page)."""
+
+    title = models.CharField(max_length=500)
+    url = models.URLField("address", max_length=500, blank=True)
+    publisher = models.CharField(max_length=300, blank=True)
+    note = models.TextField(blank=True)
+
+    objects = _manager("title", "url")
+
+    class Meta:
+        ordering = ("title",)
+        constraints = (
+            _not_empty("title", "source_title_not_empty"),
+            models.UniqueConstraint(fields=("title", "url"), name="source_unique"),
+        )
+
+    def __str__(self) -> str:
+        return self.title
+
+    def natural_key(self) -> tuple[str, str]:
+        return (self.title, self.url)
+
+
+class OrganizationQuerySet(TreeQuerySet):
+    def with_labels(self) -> OrganizationQuerySet:
+        """Everything a list line shows: kind, rank and the names in parentheses."""
+        return self.select_related("kind", "rank").prefetch_related(
+            models.Prefetch("other_names", queryset=OtherName.objects.order_by("position", "pk"))
+        )
+
+    def roots(self) -> OrganizationQuerySet:
+        return self.filter(parent__isnull=True)
+
+    def matching(self, text: str) -> OrganizationQuerySet:
+        """Organizations whose name or any other name contains `text`, case-insensitively."""
+        return self.filter(
+            Q(name__icontains=text)
+            | Q(pk__in=OtherName.objects.filter(name__icontains=text).values("organization"))
+        )
+
+
+class Organization(MPTTModel):
+    """Any unit at any level: a national body, its office, a department, an institution."""
+
+    id = _identifier_field()
+    parent = TreeForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text="Empty for a top-level body. Siblings keep the order of the tree.",
+    )
+    name = models.CharField(max_length=300, help_text="Official English name.")
+    kind = models.ForeignKey(Kind, on_delete=models.PROTECT, related_name="organizations")
+    rank = models.ForeignKey(
+        Rank,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="organizations",
+        help_text="Administrative rank (行政级别), when known.",
+    )
+    type = models.CharField(
+        max_length=300, blank=True, help_text="What the organization is, as its sources put it."
+    )
+    location = models.CharField(max_length=500, blank=True, help_text="Postal address.")
+    formed = PartialDateField("formation")
+    dissolved = PartialDateField("dissolution")
+    summary = models.TextField(blank=True)
+    history = models.TextField(blank=True)
+    functions = models.TextField(blank=True)
+    sources = models.ManyToManyField(Source, through="Citation", related_name="organizations")
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = (
+            _not_empty("id", "organization_id_not_empty"),
+            _not_empty("name", "organization_name_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="organization_not_own_parent"
+            ),
+            models.CheckConstraint(
+                condition=not_before("dissolved", "formed"),
+                name="organization_dissolved_not_before_formed",
+                violation_error_message="The dissolution date is before the formation date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(formed="") | Q(formed__length__in=(4, 7, 10)),
+                name="organization_formed_iso",
+            ),
+            models.CheckConstraint(
+                condition=Q(dissolved="") | Q(dissolved__length__in=(4, 7, 10)),
+                name="organization_dissolved_iso",
+            ),
+        )
+        indexes = (models.Index(fields=("name",), name="organization_name_idx"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:organization", kwargs={"pk": self.pk})
+
+    @property
+    def parenthetical(self) -> list[str]:
+        """What the sources write in parentheses after the name: second names and numbered
+        designations in their order, then the rank."""
+        shown = (OtherName.Type.SECOND_NAME, OtherName.Type.DESIGNATION)
+        parts = [other.name for other in self.other_names.all() if other.name_type in shown]
+        if self.rank_id:
+            parts.append(self.rank.name)
+        return parts
+
+    @property
+    def styled_name(self) -> str:
+        """The name as the source documents write it, e.g. 'Liaison Bureau (Letters and Calls
+        Bureau)'."""
+        parts = self.parenthetical
+        return f"{self.name} ({', '.join(parts)})" if parts else self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        formed, dissolved = self.formed, self.dissolved
+        if _is_date(formed) and _is_date(dissolved) and dissolved.is_before(formed):
+            errors["dissolved"] = (
+                f"The dissolution date ({dissolved.display()}) is before the "
+                f"formation date ({formed.display()})."
+            )
+        if self.parent_id and not self._state.adding:
+            if self.parent_id == self.pk:
+                errors["parent"] = "An organization cannot be its own parent."
+            elif (
+                Organization.objects.filter(pk=self.pk)
+                .get_descendants()
+                .filter(pk=self.parent_id)
+                .exists()
+            ):
+                errors["parent"] = (
+                    f"“{self.parent}” is inside “{self.name}”, so it cannot become its parent: "
+                    "an organization cannot be moved under its own descendant."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+def _is_date(value) -> bool:
+    return hasattr(value, "is_before")
+
+
+class OtherName(models.Model):
+    """A name other than the main one, typed by what it is."""
+
+    class Type(models.TextChoices):
+        SECOND_NAME = "second_name", "Second official name (one organization, two nameplates)"
+        DESIGNATION = "designation", "Numbered designation (e.g. first bureau)"
+        ABBREVIATION = "abbreviation", "Abbreviation"
+        FORMER_NAME = "former_name", "Former name"
+        TRANSLATION = "translation", "Name in another language"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="other_names"
+    )
+    name = models.CharField(max_length=300)
+    name_type = models.CharField("type", max_length=20, choices=Type)
+    language = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="BCP 47 language tag, e.g. zh-Hans; empty for English.",
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order among the names.")
+
+    objects = _manager("organization", "name_type", "name")
+
+    class Meta:
+        ordering = ("organization", "position", "pk")
+        constraints = (
+            _not_empty("name", "other_name_not_empty"),
+            models.UniqueConstraint(
+                fields=("organization", "name_type", "name"), name="other_name_unique"
+            ),
+        )
+        indexes = (models.Index(fields=("name",), name="other_name_name_idx"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def natural_key(self) -> tuple[str, str, str]:
+        return (self.organization_id, self.name_type, self.name)
+
+
+class Citation(models.Model):
+    """That an organization's record draws on a source, and where in it."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="citations"
+    )
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="citations")
+    locator = models.CharField(
+        max_length=200, blank=True, help_text="Where in the source, e.g. a section or page."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    objects = _manager("organization", "source__title", "source__url", "locator")
+
+    class Meta:
+        ordering = ("organization", "position", "pk")
+        constraints = (
+            models.UniqueConstraint(
+                fields=("organization", "source", "locator"), name="citation_unique"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.locator})" if self.locator else str(self.source)
+
+    def natural_key(self) -> tuple[str, ...]:
+        return (self.organization_id, *self.source.natural_key(), self.locator)
+
+    natural_key.dependencies = ["registry.source"]
+
+
+class Succession(models.Model):
+    """A lineage link: `successor` took over from `predecessor`. Both stay in the registry."""
+
+    predecessor = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="successor_links"
+    )
+    successor = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="predecessor_links"
+    )
+    date = PartialDateField("date of succession")
+    note = models.CharField(max_length=500, blank=True)
+
+    objects = _manager("predecessor", "successor")
+
+    class Meta:
+        ordering = ("successor", "predecessor")
+        constraints = (
+            models.UniqueConstraint(fields=("predecessor", "successor"), name="succession_unique"),
+            models.CheckConstraint(
+                condition=~Q(predecessor=models.F("successor")),
+                name="succession_not_self",
+                violation_error_message="An organization cannot be its own predecessor.",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.predecessor} → {self.successor}"
+
+    def natural_key(self) -> tuple[str, str]:
+        return (self.predecessor_id, self.successor_id)
+
+
+class Person(models.Model):
+    id = _identifier_field()
+    name = models.CharField(max_length=200)
+    name_zh = models.CharField("Chinese name", max_length=100, blank=True)
+    note = models.TextField(blank=True)
+    sources = models.ManyToManyField(Source, blank=True, related_name="people")
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name_plural = "people"
+        constraints = (
+            _not_empty("id", "person_id_not_empty"),
+            _not_empty("name", "person_name_not_empty"),
+        )
+        indexes = (models.Index(fields=("name",), name="person_name_idx"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:person", kwargs={"pk": self.pk})
+
+
+class Post(models.Model):
+    """A position in an organization (e.g. Secretary-General), in order of seniority."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="posts")
+    title = models.CharField(max_length=200)
+    plural_title = models.CharField(
+        max_length=200, blank=True, help_text="Shown when the post has several holders."
+    )
+    position = models.PositiveSmallIntegerField(
+        "seniority", default=0, help_text="Order of seniority within the organization: 1 first."
+    )
+    holders = models.ManyToManyField(Person, through="Holding", related_name="posts")
+
+    objects = _manager("organization", "title")
+
+    class Meta:
+        ordering = ("organization", "position", "pk")
+        constraints = (
+            _not_empty("title", "post_title_not_empty"),
+            models.UniqueConstraint(fields=("organization", "title"), name="post_title_unique"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.title}, {self.organization}"
+
+    def natural_key(self) -> tuple[str, str]:
+        return (self.organization_id, self.title)
+
+    @property
+    def heading(self) -> str:
+        holdings = self.holdings.all()
+        return self.plural_title if self.plural_title and len(holdings) > 1 else self.title
+
+
+class Holding(models.Model):
+    """That a person holds (or held) a post; holders of one post keep a set order."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="holdings")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="holdings")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order among the holders.")
+    start = PartialDateField("start date")
+    end = PartialDateField("end date")
+
+    objects = _manager("post__organization", "post__title", "person", "start")
+
+    class Meta:
+        ordering = ("post", "position", "pk")
+        constraints = (
+            models.UniqueConstraint(fields=("post", "person", "start"), name="holding_unique"),
+            models.CheckConstraint(
+                condition=not_before("end", "start"),
+                name="holding_end_not_before_start",
+                violation_error_message="The end date is before the start date.",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.person} as {self.post.title}"
+
+    def natural_key(self) -> tuple[str, ...]:
+        return (*self.post.natural_key(), self.person_id, str(self.start or ""))
+
+    natural_key.dependencies = ["registry.post", "registry.person"]
+
+    def clean(self) -> None:
+        if _is_date(self.start) and _is_date(self.end) and self.end.is_before(self.start):
+            raise ValidationError(
+                {
+                    "end": f"The end date ({self.end.display()}) is before the start date "
+                    f"({self.start.display()})."
+                }
+            )

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "registry"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("organizations/<slug:pk>/", views.OrganizationDetailView.as_view(), name="organization"),
+    path("people/<slug:pk>/", views.PersonDetailView.as_view(), name="person"),
+    path("search/", views.search, name="search"),
+]

@@ -1,0 +1,114 @@
+"""Public, read-only pages."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import render
+from django.views.generic import DetailView
+
+from .models import Holding, Kind, Organization, Person, Succession
+from .trees import children_by_parent, outline
+
+SEARCH_MAX_LENGTH = 200
+SEARCH_PAGE_SIZE = 50
+
+
+def home(request):
+    roots = list(Organization.objects.roots().with_labels())
+    offices = list(Organization.objects.filter(level=1).with_labels())
+    units_by_section = {
+        (row["parent_id"], row["kind__section"]): row["total"]
+        for row in Organization.objects.filter(level=2)
+        .values("parent_id", "kind__section")
+        .annotate(total=Count("pk"))
+    }
+    offices_by_root = children_by_parent(offices)
+    bodies = [
+        {
+            "organization": root,
+            "offices": [
+                {
+                    "organization": office,
+                    "departments": units_by_section.get((office.pk, Kind.Section.STRUCTURE), 0),
+                    "affiliated": units_by_section.get((office.pk, Kind.Section.AFFILIATED), 0),
+                }
+                for office in offices_by_root.get(root.pk, ())
+            ],
+        }
+        for root in roots
+    ]
+    totals = {"organizations": Organization.objects.count(), "people": Person.objects.count()}
+    return render(request, "registry/home.html", {"bodies": bodies, "totals": totals})
+
+
+class OrganizationDetailView(DetailView):
+    """One organization with everything the registry knows of it.
+
+    The number of queries is fixed: it does not grow with the subtree or with the posts.
+    """
+
+    queryset = Organization.objects.with_labels().select_related("parent")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        organization = self.object
+        descendants = list(organization.get_descendants().with_labels())
+        children = children_by_parent(descendants)
+        direct = children.get(organization.pk, [])
+        links = list(
+            Succession.objects.filter(
+                Q(successor=organization) | Q(predecessor=organization)
+            ).select_related("predecessor", "successor")
+        )
+        context.update(
+            ancestors=list(organization.get_ancestors()),
+            posts=organization.posts.prefetch_related(
+                Prefetch("holdings", queryset=Holding.objects.select_related("person"))
+            ),
+            departments=outline([c for c in direct if not c.kind.is_affiliated], children),
+            affiliated=outline([c for c in direct if c.kind.is_affiliated], children),
+            predecessors=[link for link in links if link.successor_id == organization.pk],
+            successors=[link for link in links if link.predecessor_id == organization.pk],
+            citations=organization.citations.select_related("source"),
+        )
+        return context
+
+
+class PersonDetailView(DetailView):
+    queryset = Person.objects.prefetch_related("sources")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["holdings"] = (
+            self.object.holdings.select_related("post__organization__kind")
+            .order_by("post__organization__tree_id", "post__organization__lft", "post__position")
+            .all()
+        )
+        return context
+
+
+def _clean_query(raw: str) -> str:
+    # NUL cannot be stored or compared in PostgreSQL text; whitespace runs mean nothing here.
+    return " ".join(raw.replace("\x00", "").split())
+
+
+def search(request):
+    raw = request.GET.get("q", "")
+    query = _clean_query(raw)
+    too_long = len(query) > SEARCH_MAX_LENGTH
+    context = {"query": query, "too_long": too_long, "max_length": SEARCH_MAX_LENGTH}
+    if query and not too_long:
+        matches = Organization.objects.matching(query).with_labels().select_related("parent")
+        page = Paginator(matches, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+        roots = Organization.objects.roots().in_bulk(
+            {node.tree_id for node in page.object_list}, field_name="tree_id"
+        )
+        context.update(
+            page=page,
+            results=[(node, roots.get(node.tree_id)) for node in page.object_list],
+            people=Person.objects.filter(Q(name__icontains=query) | Q(name_zh__icontains=query))[
+                :SEARCH_PAGE_SIZE
+            ],
+        )
+    return render(request, "registry/search.html", context)

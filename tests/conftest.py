@@ -1,0 +1,79 @@
+"""Shared fixtures: the seed registry, small tree builders and staff clients."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from registry.models import Holding, Kind, Organization, Person, Post
+from registry.roles import EDITORS
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def seeded(db) -> None:
+    """The registry as `make run` seeds it."""
+    call_command("load_seed", verbosity=0)
+
+
+def tree_snapshot() -> list[tuple]:
+    """Every node's tree fields, to compare before and after an operation."""
+    return list(
+        Organization.objects.order_by("pk").values_list(
+            "pk", "parent_id", "tree_id", "lft", "rght", "level"
+        )
+    )
+
+
+def assert_tree_valid() -> None:
+    """Rebuilding the nested set from the parent links must change nothing."""
+    before = tree_snapshot()
+    Organization.objects.rebuild()
+    assert tree_snapshot() == before
+
+
+@pytest.fixture
+def make_org(db):
+    """Create an organization (saved through django-mptt, so the tree stays valid)."""
+
+    def make(name: str | None = None, parent: Organization | None = None, **fields):
+        number = next(_counter)
+        fields.setdefault("kind", Kind.objects.get(pk="internal-department"))
+        organization = Organization(
+            id=fields.pop("id", f"test-org-{number}"),
+            name=name or f"Test unit {number}",
+            parent=parent,
+            **fields,
+        )
+        organization.full_clean()
+        organization.save()
+        return organization
+
+    return make
+
+
+@pytest.fixture
+def make_holder(db):
+    def make(post: Post, position: int = 0) -> Holding:
+        number = next(_counter)
+        person = Person.objects.create(id=f"person-{number}", name=f"Person {number}")
+        return Holding.objects.create(post=post, person=person, position=position)
+
+    return make
+
+
+@pytest.fixture
+def editor(db) -> User:
+    user = User.objects.create_user("editor", password="a-long-test-password", is_staff=True)
+    user.groups.add(Group.objects.get(name=EDITORS))
+    return user
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    client.force_login(editor)
+    return client
