@@ -79,6 +79,7 @@ def seed_load() -> bool:
         call_command("loaddata", SEED_FIXTURE, verbosity=0)
         clashing = (
             Organization.objects.roots()
+            .order_by()
             .values("tree_id")
             .annotate(roots=Count("pk"))
             .filter(roots__gt=1)

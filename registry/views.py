@@ -19,7 +19,9 @@ def home(request):
     offices = list(Organization.objects.filter(level=1).with_labels())
     units_by_section = {
         (row["parent_id"], row["kind__section"]): row["total"]
+        # order_by(): the tree manager's default ordering would split the GROUP BY per row.
         for row in Organization.objects.filter(level=2)
+        .order_by()
         .values("parent_id", "kind__section")
         .annotate(total=Count("pk"))
     }
@@ -101,9 +103,12 @@ def search(request):
     if query and not too_long:
         matches = Organization.objects.matching(query).with_labels().select_related("parent")
         page = Paginator(matches, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
-        roots = Organization.objects.roots().in_bulk(
-            {node.tree_id for node in page.object_list}, field_name="tree_id"
-        )
+        roots = {
+            root.tree_id: root
+            for root in Organization.objects.roots().filter(
+                tree_id__in={node.tree_id for node in page.object_list}
+            )
+        }
         context.update(
             page=page,
             results=[(node, roots.get(node.tree_id)) for node in page.object_list],

@@ -10,7 +10,10 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        if seed_load():
-            self.stdout.write(self.style.SUCCESS("Seed registry loaded."))
-        else:
-            self.stdout.write("Seed registry already present; left as it is.")
+        loaded = seed_load()
+        if options["verbosity"] >= 1:
+            self.stdout.write(
+                self.style.SUCCESS("Seed registry loaded.")
+                if loaded
+                else "Seed registry already present; left as it is."
+            )

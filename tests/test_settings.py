@@ -1,0 +1,59 @@
+"""Every settings module honours DATABASE_URL; production refuses to start half-configured."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+PRINT_DATABASE = (
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME'])"
+)
+
+
+def _run(module: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS"}
+    }
+    environment.update(DJANGO_SETTINGS_MODULE=module, **env)
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_DATABASE],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("module", ["config.settings.dev", "config.settings.test"])
+def test_database_url_is_honoured(module, tmp_path):
+    result = _run(module, DATABASE_URL=f"sqlite:///{tmp_path}/other.sqlite3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", f"{tmp_path}/other.sqlite3"]
+
+
+def test_without_database_url_development_uses_sqlite_beside_manage_py():
+    result = _run("config.settings.dev")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        str(settings.BASE_DIR / "db.sqlite3"),
+    ]
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])
+def test_production_refuses_to_start_without_a_required_variable(missing):
+    env = {
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "registry.example.org",
+        "DATABASE_URL": "postgres://registry@127.0.0.1:5432/registry",
+    }
+    del env[missing]
+    result = _run("config.settings.prod", **env)
+    assert result.returncode != 0
+    assert f"The environment variable {missing} is required" in result.stderr
