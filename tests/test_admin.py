@@ -1,0 +1,234 @@
+"""Curation in the admin: who may enter, the tree, validation and deletes that never cascade."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from registry.models import Organization, Post
+
+from .conftest import assert_tree_valid, tree_snapshot
+
+CHANGELIST = "/admin/registry/organization/"
+INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
+
+
+def _empty_inlines() -> dict[str, str]:
+    data = {}
+    for prefix in INLINE_PREFIXES:
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data
+
+
+def _children(pk: str) -> list[str]:
+    return list(Organization.objects.get(pk=pk).get_children().values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("url", [CHANGELIST, "/admin/", "/admin/registry/person/"])
+def test_anonymous_visitors_are_sent_to_the_login_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_users_without_staff_status_cannot_enter(client, db):
+    client.force_login(User.objects.create_user("reader", password="a-long-test-password"))
+    assert client.get(CHANGELIST).status_code == 302
+
+
+def test_editors_may_change_registry_data_but_not_users(editor_client, editor):
+    assert editor.has_perm("registry.change_organization")
+    assert editor.has_perm("registry.delete_holding")
+    assert not editor.has_perm("auth.change_user")
+    assert editor_client.get("/admin/auth/user/").status_code == 403
+
+
+def test_editors_group_covers_every_registry_model(editor):
+    group_permissions = set(editor.groups.get().permissions.all())
+    assert group_permissions == set(Permission.objects.filter(content_type__app_label="registry"))
+
+
+def test_changelist_shows_the_tree_in_order(editor_client, seeded):
+    html = editor_client.get(CHANGELIST).content.decode()
+    positions = [
+        html.index(f'"/admin/registry/organization/{pk}/change/')
+        for pk in ("cppcc-national-committee", "cppcc-general-office", "cppcc-go-research-office")
+    ]
+    assert positions == sorted(positions)
+
+
+def test_search_covers_other_names(editor_client, seeded):
+    response = editor_client.get(CHANGELIST, {"q": "Beidaihe"})
+    assert list(response.context["cl"].result_list) == [
+        Organization.objects.get(pk="cppcc-go-cadre-training-center")
+    ]
+
+
+def test_filters_by_kind_rank_and_tree(editor_client, seeded):
+    def pks(params):
+        return {o.pk for o in editor_client.get(CHANGELIST, params).context["cl"].result_list}
+
+    institutions = pks({"kind__code__exact": "affiliated-institution"})
+    assert len(institutions) == 16
+    assert pks({"rank__code__exact": "deputy-bureau"}) == {
+        "cppcc-go-research-office-theoretical-bureau",
+        "cppcc-go-research-office-information-bureau",
+    }
+    npcsc_tree = pks({"tree": str(Organization.objects.get(pk="npcsc").tree_id)})
+    assert len(npcsc_tree) == 22
+    assert all(pk.startswith("npcsc") for pk in npcsc_tree)
+
+
+def test_change_form_uses_an_autocomplete_for_the_parent(editor_client, seeded):
+    html = editor_client.get(f"{CHANGELIST}npcsc-go-secretariat/change/").content.decode()
+    parent_field = html[html.index('name="parent"') - 300 : html.index('name="parent"') + 300]
+    assert "admin-autocomplete" in parent_field
+    # Only the current parent is rendered as an option, not every organization.
+    organization_options = [
+        pk
+        for pk in Organization.objects.values_list("pk", flat=True)
+        if f'<option value="{pk}"' in html
+    ]
+    assert organization_options == ["npcsc-general-office"]
+
+
+def test_a_department_can_be_added_under_an_office(editor_client, seeded):
+    response = editor_client.post(
+        f"{CHANGELIST}add/",
+        {
+            "id": "npcsc-go-new-bureau",
+            "name": "New Bureau",
+            "parent": "npcsc-general-office",
+            "kind": "internal-department",
+            "formed": "2024-03",
+            **_empty_inlines(),
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert _children("npcsc-general-office")[-1] == "npcsc-go-new-bureau"
+    assert str(Organization.objects.get(pk="npcsc-go-new-bureau").formed) == "2024-03"
+    assert_tree_valid()
+
+
+def test_adding_with_dissolution_before_formation_is_refused_with_a_message(editor_client, seeded):
+    response = editor_client.post(
+        f"{CHANGELIST}add/",
+        {
+            "id": "npcsc-go-short-lived",
+            "name": "Short-lived",
+            "parent": "npcsc-general-office",
+            "kind": "internal-department",
+            "formed": "1980-12-30",
+            "dissolved": "1980-12-01",
+            **_empty_inlines(),
+        },
+    )
+    assert response.status_code == 200
+    assert "The dissolution date (1 December 1980) is before the formation date" in (
+        response.content.decode()
+    )
+    assert not Organization.objects.filter(pk="npcsc-go-short-lived").exists()
+
+
+def test_moving_under_its_own_descendant_is_refused_with_a_message(editor_client, make_org):
+    top = make_org("Top", id="top")
+    make_org("Child", parent=top, id="child")
+    before = tree_snapshot()
+    response = editor_client.post(
+        f"{CHANGELIST}top/change/",
+        {"name": "Top", "parent": "child", "kind": "internal-department", **_empty_inlines()},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["parent"]
+    assert tree_snapshot() == before
+
+
+def test_drag_and_drop_reorders_and_the_public_page_follows(editor_client, client, seeded):
+    response = editor_client.post(
+        CHANGELIST,
+        {
+            "cmd": "move_node",
+            "cut_item": "npcsc-go-trade-union",
+            "pasted_on": "npcsc-go-secretariat",
+            "position": "left",
+        },
+    )
+    assert response.content == b"OK, moved."
+    assert _children("npcsc-general-office")[:2] == [
+        "npcsc-go-trade-union",
+        "npcsc-go-secretariat",
+    ]
+    html = client.get("/organizations/npcsc-general-office/").content.decode()
+    assert html.index("Trade Union of the NPCSC") < html.index(">Secretariat<")
+    assert_tree_valid()
+
+
+def test_drag_and_drop_moves_a_unit_under_another_parent(editor_client, seeded):
+    editor_client.post(
+        CHANGELIST,
+        {
+            "cmd": "move_node",
+            "cut_item": "npcsc-go-trade-union",
+            "pasted_on": "npcsc-go-personnel-bureau",
+            "position": "last-child",
+        },
+    )
+    assert _children("npcsc-go-personnel-bureau") == ["npcsc-go-trade-union"]
+    assert_tree_valid()
+
+
+def test_deleting_an_office_with_departments_posts_and_lineage_is_refused(editor_client, seeded):
+    url = f"{CHANGELIST}cppcc-general-office/delete/"
+    page = editor_client.get(url).content.decode()
+    assert "would require deleting the following protected related objects" in page
+    assert "Research Office" in page
+    assert "Secretary-General" in page
+    before = tree_snapshot()
+    editor_client.post(url, {"post": "yes"})
+    assert Organization.objects.filter(pk="cppcc-general-office").exists()
+    assert Post.objects.filter(organization="cppcc-general-office").count() == 3
+    assert tree_snapshot() == before
+
+
+def test_bulk_delete_refuses_all_when_one_is_blocked_and_says_why(editor_client, seeded):
+    before = tree_snapshot()
+    response = editor_client.post(
+        CHANGELIST,
+        {
+            "action": "delete_selected",
+            "_selected_action": ["npcsc-go-trade-union", "npcsc-general-office"],
+            "post": "yes",
+        },
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("still has 20 sub-units, 2 posts" in m for m in messages), messages
+    assert tree_snapshot() == before
+
+
+def test_bulk_delete_of_leaves_keeps_the_tree_valid(editor_client, seeded):
+    editor_client.post(
+        CHANGELIST,
+        {
+            "action": "delete_selected",
+            "_selected_action": ["npcsc-go-trade-union", "npcsc-go-secretariat"],
+            "post": "yes",
+        },
+    )
+    assert not Organization.objects.filter(
+        pk__in=["npcsc-go-trade-union", "npcsc-go-secretariat"]
+    ).exists()
+    assert_tree_valid()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/registry/person/wang-dongfeng/change/",
+        "/admin/registry/post/",
+        "/admin/registry/kind/",
+        "/admin/registry/rank/",
+        "/admin/registry/source/",
+        f"{CHANGELIST}cppcc-general-office/change/",
+    ],
+)
+def test_every_registry_page_in_the_admin_opens_for_editors(editor_client, seeded, url):
+    assert editor_client.get(url).status_code == 200

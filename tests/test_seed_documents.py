@@ -1,0 +1,474 @@
+"""The seed fixture says everything the two seed documents say, as structured data.
+
+The documents in fixtures/seeds/ are parsed here line by line, independently of the code that
+built fixtures/seed.json, and every fact they state is looked up in the database after loading
+the fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from registry.models import Organization, OtherName, Person, Post, Source, Succession
+
+SEED_FILES = ("cppcc-general-office.txt", "npcsc-general-office.txt")
+CPPCC = "cppcc-general-office.txt"
+
+# The documents write a post held by several people in the plural.
+SINGULAR_TITLES = {"Deputy Secretaries-General": "Deputy Secretary-General"}
+
+DESIGNATION = re.compile(r"(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth) bureau")
+RANK = re.compile(r".+-level")
+PREDECESSOR = re.compile(
+    r"The predecessor of the General Office was the (?P<name>.+?), "
+    r"which was established in (?P<date>\w+ \d{4})\."
+)
+FORMER_NAME = re.compile(
+    r"The (?P<name>General Office of .+?) was established on (?P<date>\d{1,2} \w+ \d{4})\."
+)
+TREE_FIELDS = ("id", "tree_id", "lft", "rght", "level", "parent_id")
+
+
+def seeds_dir() -> Path:
+    return Path(settings.BASE_DIR) / "fixtures" / "seeds"
+
+
+# --- A small parser for the seed documents -------------------------------------------------
+
+
+@dataclass
+class ListedUnit:
+    """One "- " line of an organization list, with the lines indented under it."""
+
+    line: str
+    children: list[ListedUnit] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.line.split(" (", 1)[0]
+
+    @property
+    def parenthesised(self) -> list[str]:
+        match = re.fullmatch(r".+? \((.+)\)", self.line)
+        return match.group(1).split(", ") if match else []
+
+    @property
+    def rank(self) -> str | None:
+        ranks = [part for part in self.parenthesised if RANK.fullmatch(part)]
+        assert len(ranks) <= 1, self.line
+        return ranks[0] if ranks else None
+
+    @property
+    def designations(self) -> list[str]:
+        return [part for part in self.parenthesised if DESIGNATION.fullmatch(part)]
+
+    @property
+    def second_names(self) -> list[str]:
+        return [
+            part
+            for part in self.parenthesised
+            if not RANK.fullmatch(part) and not DESIGNATION.fullmatch(part)
+        ]
+
+
+@dataclass
+class SeedDocument:
+    title: str
+    infobox_name: str
+    infobox: dict[str, str]
+    lead: str
+    sections: dict[str, str]
+    departments: list[ListedUnit]
+    affiliated: list[ListedUnit]
+
+    @property
+    def leaders(self) -> list[tuple[str, list[str]]]:
+        """(title as written, holders' names) in the infobox's order."""
+        leaders = []
+        for key, value in self.infobox.items():
+            match = re.fullmatch(r"Leader Title(\d*)", key)
+            if match:
+                names = self.infobox[f"Leader Name{match.group(1)}"].split(", ")
+                leaders.append((value, names))
+        return leaders
+
+    @property
+    def leader_names(self) -> list[str]:
+        return [name for _, names in self.leaders for name in names]
+
+    @property
+    def predecessor(self) -> re.Match[str] | None:
+        return PREDECESSOR.search(self.sections["History"])
+
+
+def _parse_list(lines: list[str]) -> list[ListedUnit]:
+    """Nested "- " items, two spaces of indentation per level."""
+    top: list[ListedUnit] = []
+    stack: list[ListedUnit] = []
+    for line in lines:
+        item = re.fullmatch(r"(?P<indent>(?:  )*)- (?P<text>.+)", line)
+        assert item, f"not a list item: {line!r}"
+        depth = len(item.group("indent")) // 2
+        assert depth <= len(stack), f"indented too deep: {line!r}"
+        del stack[depth:]
+        unit = ListedUnit(item.group("text"))
+        (stack[-1].children if stack else top).append(unit)
+        stack.append(unit)
+    return top
+
+
+def parse_seed(text: str) -> SeedDocument:
+    lines = text.splitlines()
+    title = re.fullmatch(r"= (.+) =", lines[0])
+    assert title, lines[0]
+    rest = iter(lines[1:])
+
+    line = next(rest)
+    while not line.strip():
+        line = next(rest)
+    infobox_name = line
+    infobox: dict[str, str] = {}
+    for line in rest:
+        if not line.strip():
+            break
+        key, value = re.fullmatch(r"- (.+?): (.+)", line).groups()
+        infobox[key] = value
+
+    lead: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current = lead
+    for line in rest:
+        heading = re.fullmatch(r"== (.+) ==", line)
+        if heading:
+            current = sections.setdefault(heading.group(1), [])
+        else:
+            current.append(line)
+
+    lists: dict[str, list[str]] = {"composed of": [], "manages": []}
+    listing = None
+    for line in sections["Organization"]:
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("- "):
+            lists[listing].append(line)
+        else:
+            listing = next(phrase for phrase in lists if phrase in line)
+
+    return SeedDocument(
+        title=title.group(1),
+        infobox_name=infobox_name,
+        infobox=infobox,
+        lead="\n".join(lead).strip("\n"),
+        sections={name: "\n".join(body).strip("\n") for name, body in sections.items()},
+        departments=_parse_list(lists["composed of"]),
+        affiliated=_parse_list(lists["manages"]),
+    )
+
+
+def read_seed(file_name: str) -> SeedDocument:
+    return parse_seed((seeds_dir() / file_name).read_text(encoding="utf-8"))
+
+
+def flattened(units: list[ListedUnit]) -> list[ListedUnit]:
+    return [each for unit in units for each in (unit, *flattened(unit.children))]
+
+
+# --- Looking the documents' facts up in the database ----------------------------------------
+
+
+def office_of(document: SeedDocument) -> Organization:
+    return Organization.objects.get(name=document.title)
+
+
+def listed_in_db(document: SeedDocument, units: list[ListedUnit]) -> list:
+    """(listed unit, its organization) for `units` and everything under them, found by name
+    under the parent the document puts them in."""
+    found = []
+
+    def walk(units: list[ListedUnit], parent: Organization) -> None:
+        for unit in units:
+            organization = Organization.objects.get(parent=parent, name=unit.name)
+            found.append((unit, organization))
+            walk(unit.children, organization)
+
+    walk(units, office_of(document))
+    return found
+
+
+def other_names(organization: Organization, name_type: str) -> list[str]:
+    names = organization.other_names.filter(name_type=name_type).order_by("position", "pk")
+    return [other.name for other in names]
+
+
+def tree_state() -> list[tuple]:
+    return list(Organization.objects.order_by("pk").values_list(*TREE_FIELDS))
+
+
+@pytest.fixture
+def seed_db(db) -> None:
+    call_command("loaddata", "seed", verbosity=0)
+
+
+@pytest.fixture(params=SEED_FILES)
+def document(request) -> SeedDocument:
+    return read_seed(request.param)
+
+
+@pytest.fixture
+def cppcc() -> SeedDocument:
+    return read_seed(CPPCC)
+
+
+# --- The seed copies and the fixture file ---------------------------------------------------
+
+
+def test_seed_copies_equal_the_shared_seed_documents():
+    shared = Path(settings.BASE_DIR).parent / "shared" / "seeds"
+    if not shared.is_dir():
+        pytest.skip(f"The shared seed folder {shared} is not on this machine.")
+    for file_name in SEED_FILES:
+        assert (seeds_dir() / file_name).read_bytes() == (shared / file_name).read_bytes()
+
+
+def test_fixture_leaves_vocabularies_and_accounts_to_migrations():
+    objects = json.loads((Path(settings.BASE_DIR) / "fixtures" / "seed.json").read_text())
+    models = {obj["model"] for obj in objects}
+    assert models <= {
+        "registry.source",
+        "registry.organization",
+        "registry.othername",
+        "registry.citation",
+        "registry.succession",
+        "registry.person",
+        "registry.post",
+        "registry.holding",
+    }
+
+
+def test_fixture_matches_rows_by_natural_key_not_numeric_id():
+    objects = json.loads((Path(settings.BASE_DIR) / "fixtures" / "seed.json").read_text())
+    with_pk = {obj["model"] for obj in objects if "pk" in obj}
+    assert with_pk == {"registry.organization", "registry.person"}
+
+
+def test_loading_the_fixture_twice_adds_nothing(seed_db):
+    before = Organization.objects.count(), OtherName.objects.count(), Person.objects.count()
+    call_command("loaddata", "seed", verbosity=0)
+    after = Organization.objects.count(), OtherName.objects.count(), Person.objects.count()
+    assert after == before
+
+
+def test_rebuild_after_loading_changes_no_tree_field(seed_db):
+    before = tree_state()
+    Organization.objects.rebuild()
+    assert tree_state() == before
+
+
+# --- The parent organization ------------------------------------------------------------------
+
+
+def test_office_parent_is_the_infobox_parent_organization(seed_db, document):
+    assert office_of(document).parent.name == document.infobox["Parent Organization"]
+
+
+def test_parent_organization_is_a_national_body_at_the_top(seed_db, document):
+    root = office_of(document).parent
+    assert (root.parent_id, root.kind_id) == (None, "national-body")
+
+
+def test_parent_organization_abbreviation_in_lead_is_an_abbreviation(seed_db, document):
+    root = office_of(document).parent
+    written = re.search(re.escape(root.name) + r" \((?P<abbreviation>[A-Z]+)\)", document.lead)
+    assert other_names(root, OtherName.Type.ABBREVIATION) == [written.group("abbreviation")]
+
+
+def test_root_children_are_the_office_then_its_predecessor(seed_db, document):
+    root = office_of(document).parent
+    predecessors = [document.predecessor.group("name")] if document.predecessor else []
+    assert [child.name for child in root.get_children()] == [document.title, *predecessors]
+
+
+def test_each_tree_holds_exactly_the_documents_organizations(seed_db, document):
+    root = office_of(document).parent
+    listed = flattened(document.departments + document.affiliated)
+    predecessors = [document.predecessor.group("name")] if document.predecessor else []
+    expected = [root.name, document.title, *predecessors, *(unit.name for unit in listed)]
+    in_tree = root.get_descendants(include_self=True).values_list("name", flat=True)
+    assert sorted(in_tree) == sorted(expected)
+
+
+# --- The office: infobox, lead and sections -----------------------------------------------
+
+
+def test_office_name_is_the_document_title_and_infobox_name(seed_db, document):
+    assert office_of(document).name == document.infobox_name == document.title
+
+
+def test_office_is_an_administrative_agency(seed_db, document):
+    assert office_of(document).kind_id == "administrative-agency"
+
+
+def test_office_formation_date_equals_infobox(seed_db, document):
+    assert str(office_of(document).formed) == document.infobox["Formation"]
+
+
+def test_office_type_equals_infobox(seed_db, document):
+    assert office_of(document).type == document.infobox["Type"]
+
+
+def test_office_location_equals_infobox(seed_db, document):
+    assert office_of(document).location == document.infobox["Location"]
+
+
+def test_office_summary_equals_lead_paragraph(seed_db, document):
+    assert office_of(document).summary == document.lead
+
+
+def test_office_history_equals_history_section(seed_db, document):
+    assert office_of(document).history == document.sections["History"]
+
+
+def test_office_functions_equal_functions_section(seed_db, document):
+    assert office_of(document).functions == document.sections["Functions"]
+
+
+# --- Departments and directly affiliated institutions ---------------------------------------
+
+
+def test_office_children_are_departments_then_affiliated_in_document_order(seed_db, document):
+    children = [child.name for child in office_of(document).get_children()]
+    assert children == [unit.name for unit in document.departments + document.affiliated]
+
+
+def test_sub_departments_are_children_of_their_department_in_document_order(seed_db, document):
+    for unit, organization in listed_in_db(document, document.departments):
+        children = [child.name for child in organization.get_children()]
+        assert children == [child.name for child in unit.children], unit.line
+
+
+def test_departments_and_sub_departments_are_internal_departments(seed_db, document):
+    for unit, organization in listed_in_db(document, document.departments):
+        assert organization.kind_id == "internal-department", unit.line
+        assert not organization.kind.is_affiliated, unit.line
+
+
+def test_managed_institutions_are_directly_affiliated_institutions(seed_db, document):
+    for unit, organization in listed_in_db(document, document.affiliated):
+        assert organization.kind_id == "affiliated-institution", unit.line
+        assert organization.kind.is_affiliated, unit.line
+
+
+def test_styled_name_of_every_listed_unit_equals_its_line(seed_db, document):
+    pairs = listed_in_db(document, document.departments + document.affiliated)
+    assert [org.styled_name for _, org in pairs] == [unit.line for unit, _ in pairs]
+
+
+def test_parenthesised_rank_is_the_rank_of_the_unit(seed_db, document):
+    for unit, organization in listed_in_db(document, document.departments + document.affiliated):
+        rank = organization.rank.name if organization.rank else None
+        assert rank == unit.rank, unit.line
+
+
+def test_parenthesised_bureau_numbers_are_designations(seed_db, document):
+    for unit, organization in listed_in_db(document, document.departments + document.affiliated):
+        assert other_names(organization, OtherName.Type.DESIGNATION) == unit.designations
+
+
+def test_other_parenthesised_names_are_second_names(seed_db, document):
+    for unit, organization in listed_in_db(document, document.departments + document.affiliated):
+        assert other_names(organization, OtherName.Type.SECOND_NAME) == unit.second_names
+
+
+def test_parentheses_are_not_part_of_any_name(seed_db):
+    assert not Organization.objects.filter(name__contains="(").exists()
+
+
+# --- Leadership ---------------------------------------------------------------------------
+
+
+def test_leader_posts_follow_the_infobox_order(seed_db, document):
+    posts = Post.objects.filter(organization=office_of(document)).order_by("position")
+    assert [post.heading for post in posts] == [title for title, _ in document.leaders]
+    assert [post.position for post in posts] == list(range(1, len(document.leaders) + 1))
+
+
+def test_plural_leader_titles_are_plural_titles_of_singular_posts(seed_db, document):
+    office = office_of(document)
+    for written, _ in document.leaders:
+        post = Post.objects.get(organization=office, title=SINGULAR_TITLES.get(written, written))
+        assert post.plural_title == (written if written in SINGULAR_TITLES else "")
+
+
+def test_post_holders_follow_the_infobox_order(seed_db, document):
+    office = office_of(document)
+    for written, names in document.leaders:
+        post = Post.objects.get(organization=office, title=SINGULAR_TITLES.get(written, written))
+        holdings = post.holdings.order_by("position")
+        assert [holding.person.name for holding in holdings] == names
+        assert [holding.position for holding in holdings] == list(range(1, len(names) + 1))
+
+
+def test_appointment_dates_are_left_empty(seed_db, document):
+    for post in Post.objects.filter(organization=office_of(document)):
+        assert all(h.start is None and h.end is None for h in post.holdings.all())
+
+
+# --- Lineage (CPPCC History section) -------------------------------------------------------
+
+
+def test_office_predecessors_are_those_named_in_history(seed_db, document):
+    links = Succession.objects.filter(successor=office_of(document))
+    named = [document.predecessor.group("name")] if document.predecessor else []
+    assert [link.predecessor.name for link in links] == named
+
+
+def test_cppcc_history_names_a_predecessor(cppcc):
+    assert cppcc.predecessor.group("name") == "Secretariat of the CPPCC National Committee"
+
+
+def test_predecessor_formation_month_equals_history(seed_db, cppcc):
+    predecessor = Succession.objects.get(successor=office_of(cppcc)).predecessor
+    assert str(predecessor.formed) == "1949-10"
+    assert predecessor.formed.display() == cppcc.predecessor.group("date")
+
+
+def test_predecessor_is_kept_under_the_same_body_without_invented_dissolution(seed_db, cppcc):
+    office = office_of(cppcc)
+    predecessor = Succession.objects.get(successor=office).predecessor
+    assert predecessor.parent == office.parent
+    assert predecessor.dissolved is None
+
+
+def test_name_at_establishment_in_history_is_a_former_name(seed_db, cppcc):
+    office = office_of(cppcc)
+    written = FORMER_NAME.search(cppcc.sections["History"])
+    assert other_names(office, OtherName.Type.FORMER_NAME) == [written.group("name")]
+    assert office.formed.display() == written.group("date")
+
+
+# --- Sources ------------------------------------------------------------------------------
+
+
+def test_every_organization_in_a_document_cites_it(seed_db, document):
+    source = Source.objects.get(title=document.title)
+    root = office_of(document).parent
+    for organization in root.get_descendants(include_self=True):
+        assert source in organization.sources.all(), organization.pk
+
+
+def test_every_leader_cites_the_document(seed_db, document):
+    source = Source.objects.get(title=document.title)
+    for name in document.leader_names:
+        assert source in Person.objects.get(name=name).sources.all(), name
+
+
+def test_every_organization_and_person_has_a_source(seed_db):
+    assert not Organization.objects.filter(sources__isnull=True).exists()
+    assert not Person.objects.filter(sources__isnull=True).exists()
