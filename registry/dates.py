@@ -101,8 +101,10 @@ def not_before(later: str, earlier: str) -> models.Q:
 class PartialDateFormField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", FORMAT_HELP)
-        kwargs["max_length"] = 10
+        # No max_length: CharField would check it on the parsed PartialDate, not the text.
+        kwargs.pop("max_length", None)
         super().__init__(**kwargs)
+        self.widget.attrs.update(maxlength="10", placeholder="YYYY-MM-DD", size="12")
 
     def prepare_value(self, value):
         return "" if value is None else str(value)
