@@ -215,6 +215,14 @@ class Organization(MPTTModel):
         return parts
 
     @property
+    def short_name(self) -> str:
+        """The first abbreviation (e.g. CPPCC), else the name."""
+        for other in self.other_names.all():
+            if other.name_type == OtherName.Type.ABBREVIATION:
+                return other.name
+        return self.name
+
+    @property
     def styled_name(self) -> str:
         """The name as the source documents write it, e.g. 'Liaison Bureau (Letters and Calls
         Bureau)'."""

@@ -105,9 +105,9 @@ def search(request):
         page = Paginator(matches, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
         roots = {
             root.tree_id: root
-            for root in Organization.objects.roots().filter(
-                tree_id__in={node.tree_id for node in page.object_list}
-            )
+            for root in Organization.objects.roots()
+            .with_labels()
+            .filter(tree_id__in={node.tree_id for node in page.object_list})
         }
         context.update(
             page=page,

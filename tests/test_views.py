@@ -190,3 +190,8 @@ def test_pages_are_read_only(client, seeded):
     before = Organization.objects.count()
     assert client.post(CPPCC_OFFICE, {"name": "x"}).status_code == 405
     assert Organization.objects.count() == before
+
+
+def test_search_results_say_where_each_unit_sits(client, seeded):
+    html = _search(client, "theoretical")
+    assert "Internal department, in Research Office · CPPCC" in html
