@@ -1,0 +1,934 @@
+"""CSV import: the whole data flow in one place.
+
+    read (decode, parse)  ->  check every row  ->  check the tree  ->  plan  ->  write  ->  report
+
+All or nothing: if any row is bad, nothing is written and the report lists every problem with
+its line, column and a plain reason. Rows may come in any order; parents are resolved by `id`
+within the file and the registry. The tree's nested-set fields are computed here in Python and
+written in bulk (django-mptt's per-row saves are far too slow for whole registries), in the same
+transaction as the data, so the tree is valid after every import.
+
+The columns and cell formats are documented in docs/csv.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from .csvcodec import CSVFormatError, Record, decode, load_list, read_records
+from .dates import PartialDate
+from .models import (
+    Citation,
+    Holding,
+    Kind,
+    Organization,
+    OtherName,
+    Person,
+    Post,
+    Rank,
+    Source,
+    Succession,
+)
+
+ORGANIZATION_COLUMNS = (
+    "id",
+    "parent",
+    "order",
+    "name",
+    "kind",
+    "rank",
+    "other_names",
+    "formed",
+    "dissolved",
+    "type",
+    "location",
+    "summary",
+    "history",
+    "functions",
+    "sources",
+    "predecessors",
+)
+ORGANIZATION_REQUIRED = ("id", "parent", "name", "kind", "rank")
+POST_COLUMNS = (
+    "organization",
+    "post",
+    "post_plural",
+    "post_order",
+    "person",
+    "person_name",
+    "holder_order",
+    "start",
+    "end",
+)
+POST_REQUIRED = ("organization", "post", "person")
+
+IDENTIFIER = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+TEXT_FIELDS = ("name", "type", "location", "summary", "history", "functions")
+NAME_TYPES = tuple(OtherName.Type.values)
+CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        column = f", column {self.column}" if self.column else ""
+        return f"{self.where}{column}: {self.message}"
+
+
+@dataclass
+class RowOutcome:
+    """What the import does (or would do) with one row: new, update or unchanged."""
+
+    where: str
+    key: str
+    action: str
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    dataset: str
+    problems: list[Problem] = field(default_factory=list)
+    outcomes: list[RowOutcome] = field(default_factory=list)
+    encoding: str = ""
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, action: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.action == action)
+
+    @property
+    def changed(self) -> int:
+        return self.count("new") + self.count("update")
+
+    def summary(self) -> str:
+        if self.problems:
+            rows = {problem.where for problem in self.problems}
+            return (
+                f"Rejected: {len(self.problems)} problem{'s' * (len(self.problems) != 1)} "
+                f"in {len(rows)} row{'s' * (len(rows) != 1)}; nothing was written."
+            )
+        verb = "Imported" if self.applied else "Dry run, nothing written"
+        return (
+            f"{verb}: {len(self.outcomes)} {self.dataset} rows, {self.count('new')} new, "
+            f"{self.count('update')} updated, {self.count('unchanged')} unchanged."
+        )
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back."""
+
+
+def _read(source: bytes | str, encoding: str | None, report: ImportReport):
+    try:
+        if isinstance(source, bytes):
+            text, report.encoding = decode(source, encoding)
+        else:
+            text, report.encoding = source, "text"
+        return read_records(text)
+    except CSVFormatError as error:
+        report.problems.append(Problem("file", "", str(error)))
+        return None, None
+
+
+def _check_header(header: list[str], allowed: tuple, required: tuple) -> list[Problem]:
+    problems = []
+    missing = [name for name in required if name not in header]
+    if missing:
+        problems.append(
+            Problem(
+                "header (line 1)",
+                ", ".join(missing),
+                f"required column{'s' * (len(missing) > 1)} missing; the required columns "
+                f"are {', '.join(required)}.",
+            )
+        )
+    for name in header:
+        if name not in allowed:
+            problems.append(
+                Problem(
+                    "header (line 1)",
+                    name or "(empty)",
+                    f"unknown column; the columns are {', '.join(allowed)}.",
+                )
+            )
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        problems.append(Problem("header (line 1)", ", ".join(duplicates), "column given twice."))
+    return problems
+
+
+class _RowChecker:
+    """Collects a row's problems while converting its cells."""
+
+    def __init__(self, record: Record, problems: list[Problem]):
+        self.record = record
+        self.problems = problems
+        self.ok = True
+
+    def fail(self, column: str, message: str) -> None:
+        self.ok = False
+        self.problems.append(Problem(self.record.where, column, message))
+
+    def cell(self, column: str) -> str:
+        return self.record.values.get(column, "")
+
+    def identifier(self, column: str, *, required: bool) -> str:
+        value = self.cell(column).strip()
+        if not value:
+            if required:
+                self.fail(column, "empty; every row needs one.")
+        elif len(value) > 100:
+            self.fail(column, f"{len(value)} characters long; the limit is 100.")
+        elif not IDENTIFIER.fullmatch(value):
+            self.fail(
+                column,
+                f"“{value}” is not an identifier: use lowercase letters, digits and single "
+                "hyphens (e.g. npcsc-research-office).",
+            )
+        return value
+
+    def text(self, column: str, limit: int | None, *, required: bool = False) -> str:
+        value = self.cell(column)
+        if required and not value.strip():
+            self.fail(column, "empty; a name is required.")
+        if limit is not None and len(value) > limit:
+            self.fail(column, f"{len(value)} characters long; the limit is {limit}.")
+        return value
+
+    def choice(self, column: str, allowed: Iterable[str], *, required: bool) -> str:
+        value = self.cell(column).strip()
+        allowed = sorted(allowed)
+        if (value or required) and value not in allowed:
+            shown = f"“{value}”" if value else "empty"
+            self.fail(column, f"{shown} is not allowed; use one of: {', '.join(allowed)}.")
+        return value
+
+    def date(self, column: str) -> PartialDate | None:
+        value = self.cell(column).strip()
+        if not value:
+            return None
+        try:
+            return PartialDate.parse(value)
+        except ValueError as error:
+            self.fail(column, str(error))
+            return None
+
+    def number(self, column: str) -> int | None:
+        value = self.cell(column).strip()
+        if not value:
+            return None
+        if not value.isdigit() or int(value) > 32767:
+            self.fail(column, f"“{value}” is not a whole number from 0 to 32767.")
+            return None
+        return int(value)
+
+    def items(self, column: str, keys: dict[str, bool]) -> list[dict[str, str]]:
+        """A JSON array of objects with the given keys (key -> required)."""
+        try:
+            raw = load_list(self.cell(column))
+        except ValueError as error:
+            self.fail(column, str(error))
+            return []
+        items = []
+        for index, item in enumerate(raw, start=1):
+            if not isinstance(item, dict):
+                self.fail(column, f"item {index} must be an object {{...}}.")
+                continue
+            unknown = sorted(set(item) - set(keys))
+            if unknown:
+                self.fail(
+                    column,
+                    f"item {index} has unknown key{'s' * (len(unknown) > 1)} "
+                    f"{', '.join(unknown)}; the keys are {', '.join(keys)}.",
+                )
+            values = {}
+            for key, required in keys.items():
+                value = item.get(key, "")
+                if not isinstance(value, str):
+                    self.fail(column, f"item {index}: “{key}” must be text.")
+                    value = ""
+                if required and not value.strip():
+                    self.fail(column, f"item {index}: “{key}” is required.")
+                values[key] = value
+            items.append(values)
+        return items
+
+
+@dataclass
+class _Org:
+    """One checked organization row."""
+
+    where: str
+    index: int
+    id: str
+    parent: str
+    order: int | None
+    fields: dict
+    other_names: list[tuple]
+    sources: list[tuple]
+    predecessors: list[tuple]
+
+
+def _check_organization(
+    record: Record, index: int, problems: list[Problem], kinds: set, ranks: set
+) -> _Org | None:
+    row = _RowChecker(record, problems)
+    limits = {f: Organization._meta.get_field(f).max_length for f in TEXT_FIELDS}
+    fields = {f: row.text(f, limits[f], required=f == "name") for f in TEXT_FIELDS}
+    organization = _Org(
+        where=record.where,
+        index=index,
+        id=row.identifier("id", required=True),
+        parent=row.identifier("parent", required=False),
+        order=row.number("order"),
+        fields=fields,
+        other_names=[],
+        sources=[],
+        predecessors=[],
+    )
+    fields["kind_id"] = row.choice("kind", kinds, required=True)
+    fields["rank_id"] = row.choice("rank", ranks, required=False) or None
+    formed, dissolved = row.date("formed"), row.date("dissolved")
+    if formed and dissolved and dissolved.is_before(formed):
+        row.fail(
+            "dissolved",
+            f"the dissolution date ({dissolved.display()}) is before the formation date "
+            f"({formed.display()}).",
+        )
+    fields["formed"], fields["dissolved"] = str(formed or ""), str(dissolved or "")
+    if organization.id and organization.parent == organization.id:
+        row.fail("parent", "an organization cannot be its own parent.")
+
+    seen = set()
+    for item in row.items("other_names", {"type": True, "name": True, "language": False}):
+        if item["type"] and item["type"] not in NAME_TYPES:
+            row.fail(
+                "other_names",
+                f"type “{item['type']}” is not allowed; use one of: {', '.join(NAME_TYPES)}.",
+            )
+        if len(item["name"]) > 300 or len(item["language"]) > 20:
+            row.fail("other_names", f"“{item['name'][:40]}…” is too long (names: 300).")
+        if (item["type"], item["name"]) in seen:
+            row.fail("other_names", f"“{item['name']}” is listed twice as {item['type']}.")
+        seen.add((item["type"], item["name"]))
+        organization.other_names.append((item["type"], item["name"], item["language"].strip()))
+
+    for item in row.items("sources", {"title": True, "url": False, "locator": False}):
+        if len(item["title"]) > 500 or len(item["url"]) > 500 or len(item["locator"]) > 200:
+            row.fail("sources", "a title, url or locator is too long (500, 500, 200).")
+        organization.sources.append((item["title"], item["url"].strip(), item["locator"]))
+    if len(set(organization.sources)) != len(organization.sources):
+        row.fail("sources", "the same source and locator are listed twice.")
+
+    for item in row.items("predecessors", {"id": True, "date": False, "note": False}):
+        predecessor = item["id"].strip()
+        if predecessor and not IDENTIFIER.fullmatch(predecessor):
+            row.fail("predecessors", f"“{predecessor}” is not an identifier.")
+        date = None
+        if item["date"].strip():
+            try:
+                date = PartialDate.parse(item["date"])
+            except ValueError as error:
+                row.fail("predecessors", f"date of {predecessor}: {error}")
+        if predecessor == organization.id:
+            row.fail("predecessors", "an organization cannot be its own predecessor.")
+        organization.predecessors.append((predecessor, str(date or ""), item["note"][:500]))
+    if len({p[0] for p in organization.predecessors}) != len(organization.predecessors):
+        row.fail("predecessors", "a predecessor is listed twice.")
+    return organization if row.ok else None
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _tree_state() -> dict[str, tuple]:
+    """Every organization's (parent_id, tree_id, lft, rght, level), in one query."""
+    return {
+        pk: tuple(rest)
+        for pk, *rest in Organization.objects.order_by().values_list(
+            "pk", "parent_id", "tree_id", "lft", "rght", "level"
+        )
+    }
+
+
+def _find_cycles(parent_of: dict[str, str | None], starts: Iterable[str]) -> set[str]:
+    """Nodes that are their own ancestor under `parent_of` (reached from `starts`)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: known to reach a root
+    in_cycle: set[str] = set()
+    for start in starts:
+        path = []
+        node = start
+        while node is not None and state.get(node) is None:
+            state[node] = 1
+            path.append(node)
+            node = parent_of.get(node)
+        if node is not None and state.get(node) == 1:
+            in_cycle.update(path[path.index(node) :])
+        for visited in path:
+            state[visited] = 2
+    return in_cycle
+
+
+def _lock_tree() -> None:
+    # Tree writes are serialised; readers are never blocked (SHARE ROW EXCLUSIVE conflicts
+    # only with writers). SQLite already allows a single writer.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Organization._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def import_organizations(
+    source: bytes | str,
+    *,
+    encoding: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    report = ImportReport(dataset="organizations")
+    header, records = _read(source, encoding, report)
+    if header is None:
+        return report
+    report.problems += _check_header(header, ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED)
+    if report.problems:
+        return report
+
+    kinds = set(Kind.objects.values_list("code", flat=True))
+    ranks = set(Rank.objects.values_list("code", flat=True))
+    rows: list[_Org] = []
+    first_line: dict[str, str] = {}
+    for index, record in enumerate(records):
+        row = _check_organization(record, index, report.problems, kinds, ranks)
+        if row is None:
+            continue
+        if row.id in first_line:
+            report.problems.append(
+                Problem(row.where, "id", f"“{row.id}” is also on {first_line[row.id]}.")
+            )
+            continue
+        first_line[row.id] = row.where
+        rows.append(row)
+        if progress and index % 5000 == 0:
+            progress("checking", index, len(records))
+
+    with transaction.atomic():
+        _lock_tree()
+        state = _tree_state()
+        by_id = {row.id: row for row in rows}
+        known = by_id.keys() | state.keys()
+        for row in rows:
+            if row.parent and row.parent not in known:
+                report.problems.append(
+                    Problem(
+                        row.where,
+                        "parent",
+                        f"unknown parent “{row.parent}”: no row in this file and no "
+                        "organization in the registry has that id.",
+                    )
+                )
+            for predecessor, _, _ in row.predecessors:
+                if predecessor and predecessor not in known:
+                    report.problems.append(
+                        Problem(row.where, "predecessors", f"unknown id “{predecessor}”.")
+                    )
+        parent_of = {pk: values[0] for pk, values in state.items()}
+        parent_of.update({row.id: row.parent or None for row in rows})
+        for node in sorted(_find_cycles(parent_of, by_id), key=lambda pk: by_id[pk].index):
+            row = by_id[node]
+            chain = [node]
+            while (ancestor := parent_of[chain[-1]]) != node:
+                chain.append(ancestor)
+            moved = [pk for pk in chain if pk not in by_id]
+            reason = (
+                "this move would make it its own ancestor"
+                if moved or any(pk in state for pk in chain)
+                else "the parents form a cycle"
+            )
+            report.problems.append(
+                Problem(row.where, "parent", f"{reason}: {' → '.join([*chain, node])}.")
+            )
+        if report.problems:
+            return report
+        try:
+            with transaction.atomic():
+                _write_organizations(rows, state, parent_of, report, progress)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+    report.applied = not dry_run
+    return report
+
+
+_DATA_FIELDS = (*TEXT_FIELDS, "kind_id", "rank_id", "formed", "dissolved")
+
+
+def _current_rows(ids: list[str]) -> dict[str, dict]:
+    """The stored data of `ids`, in the same shape as checked rows, for comparison."""
+    current: dict[str, dict] = {}
+    for chunk in _chunks(ids):
+        for values in Organization.objects.filter(pk__in=chunk).values("pk", *_DATA_FIELDS):
+            pk = values.pop("pk")
+            values["formed"] = str(values["formed"] or "")
+            values["dissolved"] = str(values["dissolved"] or "")
+            current[pk] = {"fields": values, "other_names": [], "sources": [], "predecessors": []}
+        for pk, *item in (
+            OtherName.objects.filter(organization__in=chunk)
+            .order_by("organization", "position", "pk")
+            .values_list("organization", "name_type", "name", "language")
+        ):
+            current[pk]["other_names"].append(tuple(item))
+        for pk, *item in (
+            Citation.objects.filter(organization__in=chunk)
+            .order_by("organization", "position", "pk")
+            .values_list("organization", "source__title", "source__url", "locator")
+        ):
+            current[pk]["sources"].append(tuple(item))
+        for pk, *item in (
+            Succession.objects.filter(successor__in=chunk)
+            .order_by("successor", "predecessor")
+            .values_list("successor", "predecessor", "date", "note")
+        ):
+            current[pk]["predecessors"].append((item[0], str(item[1] or ""), item[2]))
+    return current
+
+
+def _current_children(state: dict[str, tuple]) -> dict[str | None, list[str]]:
+    """Every parent's children in their stored order (None: the top-level bodies)."""
+    current: dict[str | None, list[str]] = defaultdict(list)
+    for pk, (parent, *_rest) in sorted(state.items(), key=lambda item: item[1][1:3]):
+        current[parent].append(pk)
+    return current
+
+
+def _final_children(
+    current: dict[str | None, list[str]],
+    state: dict[str, tuple],
+    parent_of: dict[str, str | None],
+    by_id: dict[str, _Org],
+) -> dict[str | None, list[str]]:
+    """Every parent's children in their final order. Rows keep their place from the file's
+    `order` column (1 = first); rows without one go last, in file order; organizations not in
+    the file keep their current position number."""
+    keys: dict[str | None, list[tuple]] = defaultdict(list)
+    for parent, children in current.items():
+        for position, pk in enumerate(children, start=1):
+            if pk not in by_id:
+                keys[parent].append(((position, 1, 0), pk))
+    for pk, row in by_id.items():
+        parent = parent_of[pk]
+        if parent is None and pk in state and state[pk][0] is None:
+            # Existing top-level bodies keep their order (it is their tree id).
+            position = current[None].index(pk) + 1
+            keys[None].append(((position, 0, row.index), pk))
+        elif parent is None:
+            keys[None].append(((float("inf"), 0, row.order or 0, row.index), pk))
+        else:
+            order = row.order if row.order is not None else float("inf")
+            keys[parent].append(((order, 0, row.index), pk))
+    return {parent: [pk for _, pk in sorted(items)] for parent, items in keys.items()}
+
+
+def _write_organizations(
+    rows: list[_Org],
+    state: dict[str, tuple],
+    parent_of: dict[str, str | None],
+    report: ImportReport,
+    progress: Progress | None,
+) -> None:
+    by_id = {row.id: row for row in rows}
+    current = _current_rows([row.id for row in rows if row.id in state])
+    old_children = _current_children(state)
+    children = _final_children(old_children, state, parent_of, by_id)
+
+    # Which trees change shape: a parent whose ordered children differ.
+    touched_parents = {
+        parent
+        for parent in children.keys() | old_children.keys()
+        if parent is not None and children.get(parent, []) != old_children.get(parent, [])
+    }
+    tree_values: dict[str, tuple] = {}
+    if touched_parents or any(row.id not in state for row in rows):
+        tree_values = _layout(children, parent_of, state, touched_parents, by_id)
+
+    new_rows, updates, data_updates = [], [], []
+    for row in rows:
+        if progress and row.index % 5000 == 0:
+            progress("writing", row.index, len(rows))
+        if row.id not in state:
+            parent, tree_id, lft, rght, level = tree_values[row.id]
+            new_rows.append(
+                Organization(
+                    id=row.id,
+                    parent_id=parent,
+                    tree_id=tree_id,
+                    lft=lft,
+                    rght=rght,
+                    level=level,
+                    **row.fields,
+                )
+            )
+            report.outcomes.append(RowOutcome(row.where, row.id, "new"))
+            continue
+        stored = current[row.id]
+        changes = [
+            f.removesuffix("_id") for f in _DATA_FIELDS if stored["fields"][f] != row.fields[f]
+        ]
+        if changes:
+            data_updates.append(row)
+        for name in ("other_names", "sources", "predecessors"):
+            if stored[name] != getattr(row, name):
+                changes.append(name.replace("_", " "))
+        if parent_of[row.id] != state[row.id][0]:
+            changes.append(
+                f"moved from {state[row.id][0] or 'top level'} to {row.parent or 'top level'}"
+            )
+        elif row.parent in touched_parents and (
+            children[row.parent].index(row.id) != old_children[row.parent].index(row.id)
+        ):
+            changes.append("reordered")
+        report.outcomes.append(
+            RowOutcome(row.where, row.id, "update" if changes else "unchanged", changes)
+        )
+    for pk, values in tree_values.items():
+        if pk in state and values != state[pk]:
+            updates.append((*values, pk))
+
+    Organization.objects.bulk_create(new_rows, batch_size=2000)
+    table = Organization._meta.db_table
+    with connection.cursor() as cursor:
+        if updates:
+            cursor.executemany(
+                f"UPDATE {table} SET parent_id = %s, tree_id = %s, lft = %s, rght = %s, "
+                "level = %s WHERE id = %s",
+                updates,
+            )
+        if data_updates:
+            assignments = ", ".join(f"{f} = %s" for f in _DATA_FIELDS)
+            cursor.executemany(
+                f"UPDATE {table} SET {assignments} WHERE id = %s",
+                [(*(row.fields[f] for f in _DATA_FIELDS), row.id) for row in data_updates],
+            )
+    _write_related(rows, current)
+
+
+def _layout(
+    children: dict[str | None, list[str]],
+    parent_of: dict[str, str | None],
+    state: dict[str, tuple],
+    touched_parents: set[str],
+    by_id: dict[str, _Org],
+) -> dict[str, tuple]:
+    """(parent, tree_id, lft, rght, level) for every node of every tree that changes."""
+
+    def root_of(pk: str) -> str:
+        while parent_of[pk] is not None:
+            pk = parent_of[pk]
+        return pk
+
+    roots = {root_of(pk) for pk in touched_parents}
+    roots |= {root_of(pk) for pk in by_id if pk not in state or parent_of[pk] != state[pk][0]}
+    # Trees a node moved out of change shape too.
+    old_roots = {}
+    for pk in by_id:
+        if pk in state and parent_of[pk] != state[pk][0] and state[pk][0] is not None:
+            old_roots[state[pk][1]] = None
+    if old_roots:
+        for pk, (parent, tree_id, *_rest) in state.items():
+            if parent is None and tree_id in old_roots:
+                roots.add(root_of(pk))
+
+    next_tree_id = max((values[1] for values in state.values()), default=0) + 1
+    values: dict[str, tuple] = {}
+    for root in children.get(None, []):
+        if root not in roots:
+            continue
+        if root in state and state[root][0] is None:
+            tree_id = state[root][1]
+        else:
+            tree_id, next_tree_id = next_tree_id, next_tree_id + 1
+        counter = 1
+        stack: list[tuple[str, int, bool]] = [(root, 0, False)]
+        lefts: dict[str, int] = {}
+        while stack:
+            pk, level, done = stack.pop()
+            if done:
+                values[pk] = (parent_of[pk], tree_id, lefts[pk], counter, level)
+                counter += 1
+                continue
+            lefts[pk] = counter
+            counter += 1
+            stack.append((pk, level, True))
+            stack.extend((child, level + 1, False) for child in reversed(children.get(pk, [])))
+    return values
+
+
+def _write_related(rows: list[_Org], current: dict[str, dict]) -> None:
+    """Replace other names, citations and predecessor links of rows where they changed."""
+    changed = {
+        name: [
+            row
+            for row in rows
+            if (current[row.id][name] if row.id in current else []) != getattr(row, name)
+        ]
+        for name in ("other_names", "sources", "predecessors")
+    }
+    stale = {
+        name: [row.id for row in items if row.id in current] for name, items in changed.items()
+    }
+    for chunk in _chunks(stale["other_names"]):
+        OtherName.objects.filter(organization__in=chunk).delete()
+    for chunk in _chunks(stale["sources"]):
+        Citation.objects.filter(organization__in=chunk).delete()
+    for chunk in _chunks(stale["predecessors"]):
+        Succession.objects.filter(successor__in=chunk).delete()
+
+    OtherName.objects.bulk_create(
+        [
+            OtherName(
+                organization_id=row.id, name_type=kind, name=name, language=language, position=i
+            )
+            for row in changed["other_names"]
+            for i, (kind, name, language) in enumerate(row.other_names)
+        ],
+        batch_size=2000,
+    )
+    wanted = {(title, url) for row in changed["sources"] for title, url, _ in row.sources}
+    sources = {(s.title, s.url): s.pk for s in Source.objects.all() if (s.title, s.url) in wanted}
+    missing = [Source(title=t, url=u) for t, u in sorted(wanted - sources.keys())]
+    Source.objects.bulk_create(missing)
+    if missing:
+        sources = {(s.title, s.url): s.pk for s in Source.objects.all()}
+    Citation.objects.bulk_create(
+        [
+            Citation(
+                organization_id=row.id,
+                source_id=sources[(title, url)],
+                locator=locator,
+                position=i,
+            )
+            for row in changed["sources"]
+            for i, (title, url, locator) in enumerate(row.sources)
+        ],
+        batch_size=2000,
+    )
+    Succession.objects.bulk_create(
+        [
+            Succession(predecessor_id=pk, successor_id=row.id, date=date, note=note)
+            for row in changed["predecessors"]
+            for pk, date, note in row.predecessors
+        ],
+        batch_size=2000,
+    )
+
+
+# --- Posts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Holder:
+    where: str
+    organization: str
+    post: str
+    post_plural: str
+    post_order: int | None
+    person: str
+    person_name: str
+    holder_order: int | None
+    start: str
+    end: str
+
+
+def _check_holder(record: Record, problems: list[Problem], organizations: set) -> _Holder | None:
+    row = _RowChecker(record, problems)
+    organization = row.identifier("organization", required=True)
+    if organization and IDENTIFIER.fullmatch(organization) and organization not in organizations:
+        row.fail(
+            "organization",
+            f"unknown organization “{organization}”: import it first (organizations file).",
+        )
+    holder = _Holder(
+        where=record.where,
+        organization=organization,
+        post=row.text("post", 200, required=True),
+        post_plural=row.text("post_plural", 200),
+        post_order=row.number("post_order"),
+        person=row.identifier("person", required=False),
+        person_name=row.text("person_name", 200),
+        holder_order=row.number("holder_order"),
+        start="",
+        end="",
+    )
+    start, end = row.date("start"), row.date("end")
+    if start and end and end.is_before(start):
+        row.fail("end", f"the end ({end.display()}) is before the start ({start.display()}).")
+    holder.start, holder.end = str(start or ""), str(end or "")
+    if not holder.person and (holder.person_name or start or end):
+        row.fail("person", "empty, but the row gives a name or dates for a holder.")
+    return holder if row.ok else None
+
+
+def import_posts(
+    source: bytes | str,
+    *,
+    encoding: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    report = ImportReport(dataset="posts")
+    header, records = _read(source, encoding, report)
+    if header is None:
+        return report
+    report.problems += _check_header(header, POST_COLUMNS, POST_REQUIRED)
+    if report.problems:
+        return report
+
+    with transaction.atomic():
+        _lock_tree()
+        organizations = set(Organization.objects.values_list("pk", flat=True))
+        people = dict(Person.objects.values_list("pk", "name"))
+        holders: list[_Holder] = []
+        seen: dict[tuple, str] = {}
+        post_settings: dict[tuple, tuple] = {}
+        for index, record in enumerate(records):
+            holder = _check_holder(record, report.problems, organizations)
+            if progress and index % 5000 == 0:
+                progress("checking", index, len(records))
+            if holder is None:
+                continue
+            post_key = (holder.organization, holder.post)
+            key = (*post_key, holder.person, holder.start)
+            if key in seen:
+                report.problems.append(
+                    Problem(holder.where, "person", f"the same holding is also on {seen[key]}.")
+                )
+                continue
+            seen[key] = holder.where
+            settings = (holder.post_plural, holder.post_order)
+            if post_settings.setdefault(post_key, (settings, holder.where))[0] != settings:
+                first = post_settings[post_key][1]
+                report.problems.append(
+                    Problem(
+                        holder.where,
+                        "post_plural, post_order",
+                        f"differ from {first} for the same post; give them once, alike.",
+                    )
+                )
+                continue
+            if holder.person and holder.person not in people and not holder.person_name.strip():
+                report.problems.append(
+                    Problem(
+                        holder.where,
+                        "person_name",
+                        f"“{holder.person}” is a new person: give their name in person_name.",
+                    )
+                )
+                continue
+            holders.append(holder)
+        if report.problems:
+            return report
+        try:
+            with transaction.atomic():
+                _write_posts(holders, people, report)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+    report.applied = not dry_run
+    return report
+
+
+def _write_posts(holders: list[_Holder], people: dict[str, str], report: ImportReport) -> None:
+    organizations = sorted({h.organization for h in holders})
+    posts: dict[tuple, Post] = {}
+    for chunk in _chunks(organizations):
+        for post in Post.objects.filter(organization__in=chunk):
+            posts[(post.organization_id, post.title)] = post
+    holdings: dict[tuple, Holding] = {}
+    for chunk in _chunks([p.pk for p in posts.values()]):
+        for holding in Holding.objects.filter(post__in=chunk).select_related("post"):
+            key = (holding.post.organization_id, holding.post.title, holding.person_id)
+            holdings[(*key, str(holding.start or ""))] = holding
+
+    new_people = {}
+    renamed = []
+    for h in holders:
+        if not h.person:
+            continue
+        if h.person not in people:
+            new_people[h.person] = Person(id=h.person, name=h.person_name.strip())
+        elif h.person_name.strip() and h.person_name.strip() != people[h.person]:
+            renamed.append(Person(id=h.person, name=h.person_name.strip()))
+    Person.objects.bulk_create(new_people.values(), batch_size=2000)
+    Person.objects.bulk_update(renamed, ["name"], batch_size=2000)
+
+    changed_posts = {}
+    for h in holders:
+        key = (h.organization, h.post)
+        wanted = {"plural_title": h.post_plural, "position": h.post_order or 0}
+        post = posts.get(key)
+        if post is None:
+            post = posts[key] = Post(organization_id=h.organization, title=h.post, **wanted)
+            post.import_action = "new"
+            changed_posts[key] = post
+        elif key not in changed_posts and any(getattr(post, f) != v for f, v in wanted.items()):
+            for name, value in wanted.items():
+                setattr(post, name, value)
+            post.import_action = "update"
+            changed_posts[key] = post
+    Post.objects.bulk_create([p for p in changed_posts.values() if p.pk is None])
+    Post.objects.bulk_update(
+        [p for p in changed_posts.values() if p.pk is not None], ["plural_title", "position"]
+    )
+    if any(p.pk is None for p in posts.values()):  # databases that return no new pks
+        for chunk in _chunks(organizations):
+            for post in Post.objects.filter(organization__in=chunk):
+                posts[(post.organization_id, post.title)].pk = post.pk
+
+    new_holdings, changed_holdings = [], []
+    for h in holders:
+        key = (h.organization, h.post)
+        changes = []
+        if key in changed_posts:
+            changes.append(f"post {changed_posts[key].import_action}")
+        if h.person in new_people:
+            changes.append("new person")
+        elif any(p.pk == h.person for p in renamed):
+            changes.append("person renamed")
+        action = "update" if changes else "unchanged"
+        if h.person:
+            holding = holdings.get((*key, h.person, h.start))
+            wanted = {"position": h.holder_order or 0, "end": h.end}
+            if holding is None:
+                new_holdings.append(
+                    Holding(post_id=posts[key].pk, person_id=h.person, start=h.start, **wanted)
+                )
+                action = "new"
+            elif holding.position != wanted["position"] or str(holding.end or "") != h.end:
+                holding.position, holding.end = wanted["position"], h.end
+                changed_holdings.append(holding)
+                changes.append("holder order or end date")
+                action = "update"
+        elif key in changed_posts and changed_posts[key].import_action == "new":
+            action = "new"
+        report.outcomes.append(
+            RowOutcome(h.where, f"{h.organization} / {h.post} / {h.person}", action, changes)
+        )
+    Holding.objects.bulk_create(new_holdings, batch_size=2000)
+    Holding.objects.bulk_update(changed_holdings, ["position", "end"], batch_size=2000)
