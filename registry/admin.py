@@ -5,9 +5,14 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Prefetch
+from django.http import StreamingHttpResponse
 from django.utils.html import format_html_join
+from import_export.admin import ImportExportMixin
+from import_export.forms import ExportForm
 from mptt.admin import DraggableMPTTAdmin
 
+from .csvcodec import csv_lines
+from .exports import organization_rows
 from .models import (
     Citation,
     Holding,
@@ -20,7 +25,21 @@ from .models import (
     Source,
     Succession,
 )
+from .resources import ExcelCSV, OrganizationResource, PostResource, RegistryCSV
 from .services import organization_delete, organization_delete_blockers
+
+
+class CSVImportExportMixin(ImportExportMixin):
+    """Import and Export buttons on the registry's own CSV pipeline (see resources.py)."""
+
+    import_formats = (RegistryCSV,)
+    export_formats = (RegistryCSV, ExcelCSV)
+    export_form_class = ExportForm  # every column, always: the CSV contract is fixed
+    skip_admin_log = True
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        # Say what is wrong with the file (encoding, structure), not just the exception's name.
+        form.add_error("import_file", f"The file cannot be read: {e}")
 
 
 class TreeListFilter(admin.SimpleListFilter):
@@ -102,7 +121,7 @@ class SuccessorInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(DraggableMPTTAdmin):
+class OrganizationAdmin(CSVImportExportMixin, DraggableMPTTAdmin):
     list_display = ("tree_actions", "indented_title", "id", "kind", "rank", "formed")
     list_display_links = ("indented_title",)
     list_filter = (TreeListFilter, "kind", "rank")
@@ -112,6 +131,8 @@ class OrganizationAdmin(DraggableMPTTAdmin):
     # A <select> of every organization does not scale; the autocomplete asks as you type.
     autocomplete_fields = ("parent",)
     list_per_page = 250
+    resource_classes = (OrganizationResource,)
+    actions = ("export_subtrees",)
     inlines = (OtherNameInline, PostInline, CitationInline, PredecessorInline, SuccessorInline)
     fieldsets = (
         (None, {"fields": ("id", "name", "parent", "kind", "rank")}),
@@ -122,6 +143,26 @@ class OrganizationAdmin(DraggableMPTTAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The identifier is in published addresses and CSV files: fixed once created.
         return ("id",) if obj else ()
+
+    @admin.action(description="Export selected organizations with everything under them (CSV)")
+    def export_subtrees(self, request, queryset):
+        # Selected units whose ancestor is also selected are already inside that subtree.
+        chosen = sorted(queryset, key=lambda o: (o.tree_id, o.lft))
+        tops = [o for o in chosen if not any(t.is_ancestor_of(o) for t in chosen)]
+
+        def rows():
+            yield from organization_rows(tops[0])
+            for top in tops[1:]:
+                subtree = organization_rows(top)
+                next(subtree)  # one header for the whole file
+                yield from subtree
+
+        lines = rows()
+        response = StreamingHttpResponse(
+            csv_lines(next(lines), lines), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="organizations-subtrees.csv"'
+        return response
 
     def delete_model(self, request, obj):
         organization_delete(organization=obj)
@@ -182,7 +223,8 @@ class HoldingInline(admin.TabularInline):
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(CSVImportExportMixin, admin.ModelAdmin):
+    resource_classes = (PostResource,)
     list_display = ("title", "organization", "position", "holder_count")
     list_select_related = ("organization",)
     list_filter = ("title",)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("organizations/<slug:pk>/", views.OrganizationDetailView.as_view(), name="organization"),
     path("people/<slug:pk>/", views.PersonDetailView.as_view(), name="person"),
     path("search/", views.search, name="search"),
+    path("organizations.csv", views.organizations_csv, name="organizations-csv"),
+    path("posts.csv", views.posts_csv, name="posts-csv"),
 ]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
+
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
-from django.shortcuts import render
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
 from django.views.generic import DetailView
 
+from .csvcodec import csv_lines
+from .exports import organization_rows, post_rows
 from .models import Holding, Kind, Organization, Person, Succession
 from .trees import children_by_parent, outline
 
@@ -117,3 +123,27 @@ def search(request):
             ],
         )
     return render(request, "registry/search.html", context)
+
+
+def _csv_download(request, dataset: str, rows_for) -> StreamingHttpResponse:
+    """Stream a whole dataset (or `?root=ID`'s subtree) as CSV; `?excel=1` adds a UTF-8 BOM."""
+    root = None
+    name = dataset
+    if request.GET.get("root"):
+        root = get_object_or_404(Organization, pk=request.GET["root"])
+        name = f"{dataset}-{root.pk}"
+    rows = rows_for(root)
+    lines = csv_lines(next(rows), rows)
+    if request.GET.get("excel"):
+        lines = itertools.chain([codecs.BOM_UTF8.decode()], lines)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+def organizations_csv(request):
+    return _csv_download(request, "organizations", organization_rows)
+
+
+def posts_csv(request):
+    return _csv_download(request, "posts", post_rows)
