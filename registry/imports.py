@@ -449,15 +449,15 @@ def import_organizations(
                     )
         parent_of = {pk: values[0] for pk, values in state.items()}
         parent_of.update({row.id: row.parent or None for row in rows})
-        for node in sorted(_find_cycles(parent_of, by_id), key=lambda pk: by_id[pk].index):
+        cycles = [pk for pk in _find_cycles(parent_of, by_id) if pk in by_id]
+        for node in sorted(cycles, key=lambda pk: by_id[pk].index):
             row = by_id[node]
             chain = [node]
             while (ancestor := parent_of[chain[-1]]) != node:
                 chain.append(ancestor)
-            moved = [pk for pk in chain if pk not in by_id]
             reason = (
                 "this move would make it its own ancestor"
-                if moved or any(pk in state for pk in chain)
+                if any(pk in state for pk in chain)
                 else "the parents form a cycle"
             )
             report.problems.append(

@@ -95,8 +95,13 @@ def report_to_result(report: ImportReport) -> Result:
 
 
 class _PipelineResource(resources.Resource):
+    dataset = ""
     columns: tuple[str, ...] = ()
     importer = staticmethod(import_organizations)
+
+    @classmethod
+    def get_display_name(cls) -> str:
+        return f"{cls.dataset} (registry CSV, see docs/csv.md)"
 
     def get_user_visible_fields(self) -> list[fields.Field]:
         # The admin's import page lists these as the columns a file may have.
@@ -110,6 +115,7 @@ class _PipelineResource(resources.Resource):
 
 
 class OrganizationResource(_PipelineResource):
+    dataset = "organizations"
     columns = ORGANIZATION_COLUMNS
     importer = staticmethod(import_organizations)
 
@@ -119,6 +125,7 @@ class OrganizationResource(_PipelineResource):
 
 
 class PostResource(_PipelineResource):
+    dataset = "posts"
     columns = POST_COLUMNS
     importer = staticmethod(import_posts)
 

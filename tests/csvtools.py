@@ -1,0 +1,46 @@
+"""Helpers for CSV tests: exporting to text, editing rows, emptying the registry."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.db import connection
+
+from registry.csvcodec import csv_lines
+from registry.exports import organization_rows, post_rows
+from registry.models import (
+    Citation,
+    Holding,
+    Organization,
+    OtherName,
+    Person,
+    Post,
+    Source,
+    Succession,
+)
+
+
+def export_text(dataset: str = "organizations", root=None) -> str:
+    rows = (organization_rows if dataset == "organizations" else post_rows)(root)
+    return "".join(csv_lines(next(rows), rows))
+
+
+def parse(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def write(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes:
+    header = header or list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, header, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def empty_registry() -> None:
+    for model in (Holding, Post, Succession, Citation, OtherName, Person, Source):
+        model.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Organization._meta.db_table}")
