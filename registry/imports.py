@@ -871,10 +871,11 @@ def _write_posts(holders: list[_Holder], people: dict[str, str], report: ImportR
     for h in holders:
         if not h.person:
             continue
+        # Names are stored as given (no trimming), so that round trips are lossless.
         if h.person not in people:
-            new_people[h.person] = Person(id=h.person, name=h.person_name.strip())
-        elif h.person_name.strip() and h.person_name.strip() != people[h.person]:
-            renamed.append(Person(id=h.person, name=h.person_name.strip()))
+            new_people[h.person] = Person(id=h.person, name=h.person_name)
+        elif h.person_name.strip() and h.person_name != people[h.person]:
+            renamed.append(Person(id=h.person, name=h.person_name))
     Person.objects.bulk_create(new_people.values(), batch_size=2000)
     Person.objects.bulk_update(renamed, ["name"], batch_size=2000)
 
