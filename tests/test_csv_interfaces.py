@@ -1,6 +1,7 @@
 """Where CSV is used: the command line, the public downloads and the admin."""
 
 import codecs
+import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -220,3 +221,19 @@ def test_admin_subtree_action_exports_the_selected_units_with_their_descendants(
     ids = [row["id"] for row in parse(b"".join(response.streaming_content).decode())]
     assert ids[0] == "cppcc-go-research-office" and len(ids) == 5
     assert ids[-1] == "npcsc-go-trade-union"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("stream", "shows_progress"), [(_Terminal, True), (io.StringIO, False)])
+def test_import_command_shows_progress_only_on_a_terminal(
+    seeded, tmp_path, stream, shows_progress
+):
+    path = tmp_path / "organizations.csv"
+    path.write_text(export_text(), encoding="utf-8")
+    err = stream()
+    call_command("import_registry", "organizations", str(path), stderr=err, stdout=io.StringIO())
+    assert ("checking [" in err.getvalue()) is shows_progress
