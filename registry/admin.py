@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import StreamingHttpResponse
@@ -10,6 +12,8 @@ from django.utils.html import format_html_join
 from import_export.admin import ImportExportMixin
 from import_export.forms import ExportForm
 from mptt.admin import DraggableMPTTAdmin
+from reversion.admin import VersionAdmin
+from reversion.errors import RevertError
 
 from .csvcodec import csv_lines
 from .exports import organization_rows
@@ -26,7 +30,11 @@ from .models import (
     Succession,
 )
 from .resources import ExcelCSV, OrganizationResource, PostResource, RegistryCSV
-from .services import organization_delete, organization_delete_blockers
+from .services import (
+    organization_delete,
+    organization_delete_blockers,
+    organization_tree_repair,
+)
 
 
 class CSVImportExportMixin(ImportExportMixin):
@@ -121,7 +129,7 @@ class SuccessorInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(CSVImportExportMixin, DraggableMPTTAdmin):
+class OrganizationAdmin(CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin):
     list_display = ("tree_actions", "indented_title", "id", "kind", "rank", "formed")
     list_display_links = ("indented_title",)
     list_filter = (TreeListFilter, "kind", "rank")
@@ -131,6 +139,9 @@ class OrganizationAdmin(CSVImportExportMixin, DraggableMPTTAdmin):
     # A <select> of every organization does not scale; the autocomplete asks as you type.
     autocomplete_fields = ("parent",)
     list_per_page = 250
+    # django-mptt's tree list, with django-reversion's "Recover deleted organizations" link.
+    change_list_template = "admin/registry/organization/tree_change_list.html"
+    history_latest_first = True
     resource_classes = (OrganizationResource,)
     actions = ("export_subtrees",)
     inlines = (OtherNameInline, PostInline, CitationInline, PredecessorInline, SuccessorInline)
@@ -164,8 +175,44 @@ class OrganizationAdmin(CSVImportExportMixin, DraggableMPTTAdmin):
         response["Content-Disposition"] = 'attachment; filename="organizations-subtrees.csv"'
         return response
 
+    def save_model(self, request, obj, form, change):
+        # Serialise with other tree writes, then work from the tree as it is now: the form
+        # loaded the node (and its new parent) before the lock.
+        Organization.objects.lock_tree_writes()
+        if change:
+            obj.refresh_from_db(fields=("tree_id", "lft", "rght", "level"))
+        if obj.parent_id:
+            obj.parent.refresh_from_db()
+        super().save_model(request, obj, form, change)
+
     def delete_model(self, request, obj):
         organization_delete(organization=obj)
+
+    # History: reverting or recovering writes the organization back with the nested-set fields
+    # it had then. The tree is repaired right after the restore, before the form is shown or
+    # saved, in the same transaction (a preview is rolled back with everything else).
+
+    def revision_view(self, request, object_id, version_id, extra_context=None):
+        # Per-request state lives on the request: admin instances are shared between threads.
+        request.registry_restore_old_trees = list(
+            Organization.objects.filter(pk=object_id).values_list("tree_id", flat=True)
+        )
+        return super().revision_view(request, object_id, version_id, extra_context)
+
+    def recover_view(self, request, version_id, extra_context=None):
+        request.registry_restore_old_trees = []
+        return super().recover_view(request, version_id, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        old_trees = getattr(request, "registry_restore_old_trees", None)
+        if old_trees is not None and object_id is not None:
+            try:
+                organization_tree_repair(
+                    organization_ids=[unquote(object_id)], old_tree_ids=old_trees
+                )
+            except ValidationError as error:
+                raise RevertError(" ".join(error.messages)) from error
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def delete_selected_tree(self, modeladmin, request, queryset):
         """Delete the selected organizations all together or not at all, never cascading into
@@ -190,27 +237,29 @@ class OrganizationAdmin(CSVImportExportMixin, DraggableMPTTAdmin):
         return None
 
     def _move_node(self, request):
-        # A drag-and-drop move is several UPDATEs of the nested set: all or none.
+        # A drag-and-drop move is several UPDATEs of the nested set: all or none, serialised
+        # with other tree writes (django-mptt reads both nodes after the lock).
         with transaction.atomic():
+            Organization.objects.lock_tree_writes()
             return super()._move_node(request)
 
 
 @admin.register(Kind)
-class KindAdmin(admin.ModelAdmin):
+class KindAdmin(VersionAdmin):
     list_display = ("name", "code", "section", "order")
     list_editable = ("order",)
     search_fields = ("name", "code")
 
 
 @admin.register(Rank)
-class RankAdmin(admin.ModelAdmin):
+class RankAdmin(VersionAdmin):
     list_display = ("name", "name_zh", "code", "order")
     list_editable = ("order",)
     search_fields = ("name", "name_zh", "code")
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(VersionAdmin):
     list_display = ("title", "publisher", "url")
     search_fields = ("title", "publisher", "url")
 
@@ -223,7 +272,7 @@ class HoldingInline(admin.TabularInline):
 
 
 @admin.register(Post)
-class PostAdmin(CSVImportExportMixin, admin.ModelAdmin):
+class PostAdmin(CSVImportExportMixin, VersionAdmin):
     resource_classes = (PostResource,)
     list_display = ("title", "organization", "position", "holder_count")
     list_select_related = ("organization",)
@@ -250,7 +299,7 @@ class HeldPostInline(admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(VersionAdmin):
     list_display = ("name", "name_zh", "id")
     search_fields = ("name", "name_zh", "id")
     autocomplete_fields = ("sources",)

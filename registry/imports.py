@@ -386,14 +386,6 @@ def _find_cycles(parent_of: dict[str, str | None], starts: Iterable[str]) -> set
     return in_cycle
 
 
-def _lock_tree() -> None:
-    # Tree writes are serialised; readers are never blocked (SHARE ROW EXCLUSIVE conflicts
-    # only with writers). SQLite already allows a single writer.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {Organization._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
-
-
 def import_organizations(
     source: bytes | str,
     *,
@@ -428,7 +420,7 @@ def import_organizations(
             progress("checking", index, len(records))
 
     with transaction.atomic():
-        _lock_tree()
+        Organization.objects.lock_tree_writes()
         state = _tree_state()
         by_id = {row.id: row for row in rows}
         known = by_id.keys() | state.keys()
@@ -800,7 +792,7 @@ def import_posts(
         return report
 
     with transaction.atomic():
-        _lock_tree()
+        Organization.objects.lock_tree_writes()
         organizations = set(Organization.objects.values_list("pk", flat=True))
         people = dict(Person.objects.values_list("pk", "name"))
         holders: list[_Holder] = []

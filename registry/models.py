@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import reversion
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from mptt.models import MPTTModel, TreeForeignKey
@@ -38,6 +39,7 @@ def _not_empty(field: str, name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
 
 
+@reversion.register()
 class Kind(models.Model):
     """What an organization is, and so where it is listed under its parent (curated)."""
 
@@ -64,6 +66,7 @@ class Kind(models.Model):
         return self.section == self.Section.AFFILIATED
 
 
+@reversion.register()
 class Rank(models.Model):
     """Administrative rank (行政级别): an ordered ladder, highest first (curated)."""
 
@@ -98,6 +101,7 @@ def _manager(*fields: str) -> _NaturalKeyManager:
     return manager
 
 
+@reversion.register()
 class Source(models.Model):
     """A document that records' facts come from (an article, a gazette, a web page)."""
 
@@ -129,6 +133,21 @@ class OrganizationQuerySet(TreeQuerySet):
             models.Prefetch("other_names", queryset=OtherName.objects.order_by("position", "pk"))
         )
 
+    def lock_tree_writes(self) -> None:
+        """Serialise tree writes until the end of the current transaction.
+
+        Concurrent nested-set updates corrupt trees (django-mptt #236), and `atomic()` alone does
+        not prevent it. On PostgreSQL this takes a table lock that conflicts with other writers
+        but never with readers; SQLite already allows one writer at a time.
+        """
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("Tree writes must run inside transaction.atomic().")
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {self.model._meta.db_table} IN SHARE ROW EXCLUSIVE MODE"
+                )
+
     def roots(self) -> OrganizationQuerySet:
         return self.filter(parent__isnull=True)
 
@@ -140,6 +159,9 @@ class OrganizationQuerySet(TreeQuerySet):
         )
 
 
+# History keeps an organization together with its names, citations, posts (with holders) and
+# predecessor links, so that reverting or recovering it brings all of them back.
+@reversion.register(follow=("other_names", "citations", "posts", "predecessor_links"))
 class Organization(MPTTModel):
     """Any unit at any level: a national body, its office, a department, an institution."""
 
@@ -258,6 +280,7 @@ def _is_date(value) -> bool:
     return hasattr(value, "is_before")
 
 
+@reversion.register()
 class OtherName(models.Model):
     """A name other than the main one, typed by what it is."""
 
@@ -299,6 +322,7 @@ class OtherName(models.Model):
         return (self.organization_id, self.name_type, self.name)
 
 
+@reversion.register()
 class Citation(models.Model):
     """That an organization's record draws on a source, and where in it."""
 
@@ -330,6 +354,7 @@ class Citation(models.Model):
     natural_key.dependencies = ["registry.source"]
 
 
+@reversion.register()
 class Succession(models.Model):
     """A lineage link: `successor` took over from `predecessor`. Both stay in the registry."""
 
@@ -362,6 +387,7 @@ class Succession(models.Model):
         return (self.predecessor_id, self.successor_id)
 
 
+@reversion.register()
 class Person(models.Model):
     id = _identifier_field()
     name = models.CharField(max_length=200)
@@ -385,6 +411,7 @@ class Person(models.Model):
         return reverse("registry:person", kwargs={"pk": self.pk})
 
 
+@reversion.register(follow=("holdings",))
 class Post(models.Model):
     """A position in an organization (e.g. Secretary-General), in order of seniority."""
 
@@ -419,6 +446,7 @@ class Post(models.Model):
         return self.plural_title if self.plural_title and len(holdings) > 1 else self.title
 
 
+@reversion.register()
 class Holding(models.Model):
     """That a person holds (or held) a post; holders of one post keep a set order."""
 

@@ -19,13 +19,8 @@ from import_export.results import Error, Result, RowResult
 
 from .csvcodec import csv_lines, decode, read_records
 from .exports import organization_rows, post_rows, selected_organization_rows
-from .imports import (
-    ORGANIZATION_COLUMNS,
-    POST_COLUMNS,
-    ImportReport,
-    import_organizations,
-    import_posts,
-)
+from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS, ImportReport
+from .services import csv_import
 
 IMPORT_TYPES = {"new": RowResult.IMPORT_TYPE_NEW, "update": RowResult.IMPORT_TYPE_UPDATE}
 PREVIEW_HEADERS = ["where", "identifier", "action", "changes"]
@@ -97,7 +92,6 @@ def report_to_result(report: ImportReport) -> Result:
 class _PipelineResource(resources.Resource):
     dataset = ""
     columns: tuple[str, ...] = ()
-    importer = staticmethod(import_organizations)
 
     @classmethod
     def get_display_name(cls) -> str:
@@ -111,13 +105,19 @@ class _PipelineResource(resources.Resource):
         data = getattr(dataset, "source_bytes", None)
         if data is None:
             data = "".join(csv_lines(dataset.headers, dataset)).encode()
-        return report_to_result(self.importer(data, dry_run=dry_run))
+        report = csv_import(
+            self.dataset,
+            data,
+            file_name=kwargs.get("file_name") or "an upload",
+            user=kwargs.get("user"),
+            dry_run=dry_run,
+        )
+        return report_to_result(report)
 
 
 class OrganizationResource(_PipelineResource):
     dataset = "organizations"
     columns = ORGANIZATION_COLUMNS
-    importer = staticmethod(import_organizations)
 
     def export(self, queryset=None, **kwargs) -> tablib.Dataset:
         rows = organization_rows() if queryset is None else selected_organization_rows(queryset)
@@ -127,7 +127,6 @@ class OrganizationResource(_PipelineResource):
 class PostResource(_PipelineResource):
     dataset = "posts"
     columns = POST_COLUMNS
-    importer = staticmethod(import_posts)
 
     def export(self, queryset=None, **kwargs) -> tablib.Dataset:
         rows = list(post_rows())[1:]

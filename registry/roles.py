@@ -1,17 +1,26 @@
-"""Staff roles. Kept in step with the models by `migrate` and by `manage.py sync_roles`."""
+"""Staff roles. Kept in step with the models by `migrate` and by `manage.py sync_roles`.
+
+- Editors: view, add, change and delete every kind of registry record (history and recovery
+  come with those rights).
+- Viewers: see everything in the admin, change nothing.
+Neither may manage users or groups; that stays with superusers.
+"""
 
 from django.contrib.auth.models import Group, Permission
 
 EDITORS = "Editors"
+VIEWERS = "Viewers"
 REGISTRY_APP = "registry"
 
 
-def sync_roles() -> Group:
-    """Create or update the Editors group: every permission on the registry's own models
-    (view, add, change, delete), nothing on users, groups or other apps."""
+def sync_roles() -> list[Group]:
+    """Create or update the staff groups with exactly their permissions."""
+    registry = Permission.objects.filter(content_type__app_label=REGISTRY_APP)
     editors, _ = Group.objects.get_or_create(name=EDITORS)
-    editors.permissions.set(Permission.objects.filter(content_type__app_label=REGISTRY_APP))
-    return editors
+    editors.permissions.set(registry)
+    viewers, _ = Group.objects.get_or_create(name=VIEWERS)
+    viewers.permissions.set(registry.filter(codename__startswith="view_"))
+    return [editors, viewers]
 
 
 def sync_roles_after_migrate(sender, using="default", **kwargs) -> None:

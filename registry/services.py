@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import reversion
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Max, Prefetch
 
-from .models import Organization
+from .imports import ImportReport, Progress, import_organizations, import_posts
+from .models import Holding, Organization, Post
 
 SEED_FIXTURE = "seed"
 SEED_ROOTS = ("cppcc-national-committee", "npcsc")
@@ -20,6 +24,7 @@ def organization_move(*, organization: Organization, target: Organization, posit
     if position not in MOVE_POSITIONS:
         raise ValidationError(f"Unknown position “{position}”; use one of {MOVE_POSITIONS}.")
     with transaction.atomic():
+        Organization.objects.lock_tree_writes()
         organization.refresh_from_db()
         target.refresh_from_db()
         new_parent = target if position.endswith("child") else target.parent
@@ -57,6 +62,7 @@ def organization_delete(*, organization: Organization) -> None:
     refused delete must roll that back too.
     """
     with transaction.atomic():
+        Organization.objects.lock_tree_writes()
         blockers = organization_delete_blockers(organization)
         if blockers:
             raise ValidationError(
@@ -76,6 +82,7 @@ def seed_load() -> bool:
     if Organization.objects.filter(pk__in=SEED_ROOTS).count() == len(SEED_ROOTS):
         return False
     with transaction.atomic():
+        Organization.objects.lock_tree_writes()
         call_command("loaddata", SEED_FIXTURE, verbosity=0)
         clashing = (
             Organization.objects.roots()
@@ -93,3 +100,101 @@ def seed_load() -> bool:
             ):
                 Organization.objects.partial_rebuild(tree_id)
     return True
+
+
+def organization_add(*, parent: Organization | None, **fields) -> Organization:
+    """Create an organization as the last child of `parent` (or as a new top-level body)."""
+    with transaction.atomic():
+        Organization.objects.lock_tree_writes()
+        if parent is not None:
+            parent.refresh_from_db()
+        organization = Organization(parent=parent, **fields)
+        organization.full_clean()
+        organization.save()
+        return organization
+
+
+def organization_tree_repair(*, organization_ids: Iterable[str], old_tree_ids: Iterable[int]):
+    """Make the tree valid again after organizations were written without django-mptt (a
+    restore from history writes a row back with the nested-set fields it had then).
+
+    Each restored organization, with everything under it, joins the tree of its parent (or a
+    tree of its own), and every tree involved is rebuilt from the parent links, which keeps
+    sibling order. Raises ValidationError if the restored parent links form a cycle.
+    """
+    with transaction.atomic():
+        Organization.objects.lock_tree_writes()
+        trees = set(old_tree_ids)
+        for pk in organization_ids:
+            tree_id = _tree_id_for(Organization.objects.get(pk=pk))
+            level = [pk]
+            while level:
+                members = Organization.objects.filter(pk__in=level)
+                trees.update(members.values_list("tree_id", flat=True))
+                members.update(tree_id=tree_id)
+                level = list(
+                    Organization.objects.filter(parent__in=level).values_list("pk", flat=True)
+                )
+            trees.add(tree_id)
+        for tree_id in sorted(trees):
+            Organization.objects.partial_rebuild(tree_id)
+
+
+def _tree_id_for(organization: Organization) -> int:
+    node, seen = organization, {organization.pk}
+    while node.parent_id is not None:
+        node = Organization.objects.only("parent_id", "tree_id").get(pk=node.parent_id)
+        if node.pk in seen:
+            raise ValidationError(f"“{organization}” would become its own ancestor.")
+        seen.add(node.pk)
+    if node.pk != organization.pk:
+        return node.tree_id
+    if Organization.objects.roots().filter(tree_id=organization.tree_id).count() > 1:
+        return (Organization.objects.aggregate(Max("tree_id"))["tree_id__max"] or 0) + 1
+    return organization.tree_id
+
+
+def csv_import(
+    dataset: str,
+    data: bytes,
+    *,
+    file_name: str,
+    user=None,
+    dry_run: bool = False,
+    encoding: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a CSV file and record it in the history as one revision named after the file."""
+    importer = import_organizations if dataset == "organizations" else import_posts
+    with reversion.create_revision():
+        report = importer(data, encoding=encoding, dry_run=dry_run, progress=progress)
+        if report.applied and report.changed:
+            reversion.set_comment(f"CSV import of {file_name}: {report.summary()}")
+            if user is not None and user.is_authenticated:
+                reversion.set_user(user)
+            _add_imported_to_revision(report)
+    return report
+
+
+def _add_imported_to_revision(report: ImportReport) -> None:
+    changed = [o.key for o in report.outcomes if o.action != "unchanged"]
+    if report.dataset == "organizations":
+        queryset = Organization.objects.prefetch_related(
+            "other_names",
+            "citations",
+            "predecessor_links",
+            Prefetch("posts", queryset=Post.objects.prefetch_related("holdings")),
+        )
+    else:
+        changed = sorted({key.split(" / ")[0] for key in changed})
+        queryset = Post.objects.filter(organization__in=changed).prefetch_related(
+            Prefetch("holdings", queryset=Holding.objects.select_related("person"))
+        )
+        for post in queryset:
+            reversion.add_to_revision(post)
+            for holding in post.holdings.all():
+                reversion.add_to_revision(holding.person)
+        return
+    for start in range(0, len(changed), 900):
+        for organization in queryset.filter(pk__in=changed[start : start + 900]):
+            reversion.add_to_revision(organization)

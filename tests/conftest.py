@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from registry.models import Holding, Kind, Organization, Person, Post
-from registry.roles import EDITORS
+from registry.roles import EDITORS, VIEWERS
 
 _counter = itertools.count(1)
 
@@ -76,4 +76,12 @@ def editor(db) -> User:
 @pytest.fixture
 def editor_client(client, editor):
     client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, db):
+    user = User.objects.create_user("viewer", password="a-long-test-password", is_staff=True)
+    user.groups.add(Group.objects.get(name=VIEWERS))
+    client.force_login(user)
     return client

@@ -2,8 +2,12 @@
 
 import codecs
 import io
+import os
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
@@ -67,19 +71,30 @@ def test_import_command_reads_the_named_encoding(seeded, tmp_path):
     assert Organization.objects.get(pk="npcsc-go-secretariat").name == "秘书局"
 
 
-def test_import_command_exit_status_is_non_zero_when_rejected(seeded, tmp_path):
-    import subprocess
-    import sys
+def test_import_command_exit_status_is_non_zero_when_rejected(tmp_path):
+    """Through a real process, on a database of its own (the status is what scripts see)."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+        "PATH": os.environ.get("PATH", ""),
+    }
 
-    path = tmp_path / "posts.csv"
-    path.write_text("organization,post,person\r\nghost,Head,\r\n")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "import_registry", "posts", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"DJANGO_SETTINGS_MODULE": "config.settings.test", "PATH": ""},
-    )
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+
+    assert manage("migrate", "-v0").returncode == 0
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("id,parent,name,kind,rank\r\nunit,,Unit,national-body,\r\n")
+    bad.write_text("organization,post,person\r\nghost,Head,\r\n")
+    assert manage("import_registry", "organizations", str(good)).returncode == 0
+    result = manage("import_registry", "posts", str(bad))
     assert result.returncode == 1
     assert "unknown organization “ghost”" in result.stderr
 

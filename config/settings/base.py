@@ -15,6 +15,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "mptt",
     "import_export",
+    "reversion",
     "registry",
 ]
 
@@ -76,3 +77,7 @@ LOGIN_URL = "admin:login"
 
 # The seed documents and the fixtures made from them.
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
+
+# CSV in the admin: importing needs the right to change a model, exporting the right to view it.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

@@ -3,9 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.imports import import_organizations, import_posts
-
-IMPORTERS = {"organizations": import_organizations, "posts": import_posts}
+from registry.services import csv_import
 
 
 class Command(BaseCommand):
@@ -16,7 +14,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("dataset", choices=sorted(IMPORTERS))
+        parser.add_argument("dataset", choices=("organizations", "posts"))
         parser.add_argument("file", help="The CSV file, or - for standard input.")
         parser.add_argument(
             "--dry-run", action="store_true", help="Check and report, write nothing."
@@ -33,7 +31,10 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from error
         bar = ProgressBar(self.stderr) if self.stderr.isatty() else None
-        report = IMPORTERS[dataset](data, encoding=encoding, dry_run=dry_run, progress=bar)
+        name = "standard input" if file == "-" else Path(file).name
+        report = csv_import(
+            dataset, data, file_name=name, dry_run=dry_run, encoding=encoding, progress=bar
+        )
         if bar:
             bar.finish()
         for problem in report.problems:

@@ -4,8 +4,8 @@ from registry.roles import sync_roles
 
 
 class Command(BaseCommand):
-    help = "Create or update the staff groups (Editors) and their permissions."
+    help = "Create or update the staff groups (Editors, Viewers) and their permissions."
 
     def handle(self, *args, **options) -> None:
-        group = sync_roles()
-        self.stdout.write(f"{group.name}: {group.permissions.count()} permissions.")
+        for group in sync_roles():
+            self.stdout.write(f"{group.name}: {group.permissions.count()} permissions.")
