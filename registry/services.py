@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, Max, Prefetch
+from mptt.exceptions import InvalidMove
 
 from .imports import ImportReport, Progress, import_organizations, import_posts
 from .models import Holding, Organization, Post
@@ -27,6 +28,8 @@ def organization_move(*, organization: Organization, target: Organization, posit
         Organization.objects.lock_tree_writes()
         organization.refresh_from_db()
         target.refresh_from_db()
+        if target.pk == organization.pk:
+            raise ValidationError(f"“{organization}” cannot be moved relative to itself.")
         new_parent = target if position.endswith("child") else target.parent
         if new_parent is not None and (
             new_parent.pk == organization.pk or new_parent.is_descendant_of(organization)
@@ -34,7 +37,10 @@ def organization_move(*, organization: Organization, target: Organization, posit
             raise ValidationError(
                 f"“{organization}” cannot be moved under “{new_parent}”, which is inside it."
             )
-        organization.move_to(target, position)
+        try:
+            organization.move_to(target, position)
+        except InvalidMove as error:
+            raise ValidationError(str(error)) from error
 
 
 def organization_delete_blockers(organization: Organization) -> list[str]:

@@ -86,3 +86,12 @@ def test_seed_loads_beside_existing_trees_and_leaves_every_tree_valid(make_org):
 
 def test_seed_leaves_a_valid_tree(seeded):
     assert_tree_valid()
+
+
+def test_move_relative_to_itself_is_refused_with_a_message(make_org):
+    top = make_org("Top")
+    child = make_org("Child", parent=top)
+    before = tree_snapshot()
+    with pytest.raises(ValidationError, match="cannot be moved relative to itself"):
+        organization_move(organization=child, target=child, position="left")
+    assert tree_snapshot() == before

@@ -1,0 +1,129 @@
+"""Concurrent curators must not corrupt the tree (PostgreSQL: the production database).
+
+Eight processes make random adds, moves, reorders and deletes at the same time, some of them
+meant to fail. Afterwards the tree must be valid (a rebuild changes nothing), every successful
+add must be there unless it was successfully deleted, and no failed write may leave a trace.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import time
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection, connections
+
+from registry.models import Organization
+from registry.services import organization_add, organization_delete, organization_move
+
+from .conftest import assert_tree_valid
+
+PROCESSES = 8
+OPERATIONS_EACH = 200
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="concurrent tree writes are a PostgreSQL matter: SQLite admits one writer at a time",
+)
+
+
+def _random_node(rng: random.Random, **filters) -> Organization | None:
+    ids = list(Organization.objects.filter(**filters).values_list("pk", flat=True))
+    return Organization.objects.filter(pk=rng.choice(ids)).first() if ids else None
+
+
+def _worker(index: int, results) -> None:
+    connections.close_all()  # never share the parent's connection
+    rng = random.Random(index)
+    log = {"added": [], "deleted": [], "failed_adds": [], "ok": 0, "failed": 0, "errors": []}
+    for number in range(OPERATIONS_EACH):
+        operation = rng.choice(["add", "add", "move", "reorder", "delete", "bad"])
+        try:
+            if operation == "add":
+                new_id = f"w{index}-{number}"
+                log["failed_adds"].append(new_id)
+                organization_add(
+                    parent=_random_node(rng),
+                    id=new_id,
+                    name=f"Unit {index}.{number}",
+                    kind_id="internal-department",
+                )
+                log["failed_adds"].pop()
+                log["added"].append(new_id)
+            elif operation == "move":
+                node = _random_node(rng, parent__isnull=False)
+                target = _random_node(rng, parent__isnull=False)
+                organization_move(
+                    organization=node, target=target, position=rng.choice(["last-child", "left"])
+                )
+            elif operation == "reorder":
+                node = _random_node(rng, parent__isnull=False)
+                sibling = _random_node(rng, parent=node.parent_id)
+                organization_move(
+                    organization=node, target=sibling, position=rng.choice(["left", "right"])
+                )
+            elif operation == "delete":
+                mine = [pk for pk in log["added"] if pk not in log["deleted"]]
+                if not mine:
+                    continue
+                victim = rng.choice(mine)  # (delete() sets the instance's pk to None)
+                organization_delete(organization=Organization.objects.get(pk=victim))
+                log["deleted"].append(victim)
+            else:  # writes that must fail and leave nothing behind
+                if rng.random() < 0.5:
+                    organization_delete(organization=Organization.objects.get(pk="npcsc"))
+                else:
+                    top = Organization.objects.get(pk="cppcc-general-office")
+                    organization_move(
+                        organization=top,
+                        target=Organization.objects.get(pk="cppcc-go-research-office"),
+                        position="last-child",
+                    )
+            log["ok"] += 1
+        except (ValidationError, Organization.DoesNotExist):
+            log["failed"] += 1
+        except Exception as error:  # reported to the parent, which fails the test
+            log["errors"].append(f"{operation}: {error!r}")
+    connections.close_all()
+    results.put(log)
+
+
+def test_concurrent_tree_writes_leave_a_valid_tree(transactional_db, capsys):
+    call_command("load_seed", verbosity=0)
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_worker, args=(i, results)) for i in range(PROCESSES)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    logs = [results.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    elapsed = time.perf_counter() - started
+
+    assert [error for log in logs for error in log["errors"]] == []
+    assert_tree_valid()
+    present = set(Organization.objects.filter(pk__startswith="w").values_list("pk", flat=True))
+    added = {pk for log in logs for pk in log["added"]}
+    deleted = {pk for log in logs for pk in log["deleted"]}
+    assert present == added - deleted
+    assert not present & {pk for log in logs for pk in log["failed_adds"]}
+    assert Organization.objects.filter(pk="npcsc").exists()
+    assert Organization.objects.get(pk="cppcc-general-office").parent_id == (
+        "cppcc-national-committee"
+    )
+
+    done = sum(log["ok"] + log["failed"] for log in logs)
+    assert done >= 1500
+    with capsys.disabled():
+        print(
+            f"\nstress test: {PROCESSES} processes, {done} operations "
+            f"({sum(log['ok'] for log in logs)} succeeded, "
+            f"{sum(log['failed'] for log in logs)} refused as invalid), "
+            f"{len(added)} adds, {len(deleted)} deletes, {elapsed:.1f} s; tree valid"
+        )
