@@ -193,15 +193,20 @@ class OrganizationAdmin(CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin):
     # saved, in the same transaction (a preview is rolled back with everything else).
 
     def revision_view(self, request, object_id, version_id, extra_context=None):
-        # Per-request state lives on the request: admin instances are shared between threads.
-        request.registry_restore_old_trees = list(
-            Organization.objects.filter(pk=object_id).values_list("tree_id", flat=True)
-        )
-        return super().revision_view(request, object_id, version_id, extra_context)
+        with transaction.atomic():
+            # The restore is a tree write: take the lock before django-reversion writes.
+            Organization.objects.lock_tree_writes()
+            # Per-request state lives on the request: admin instances are shared by threads.
+            request.registry_restore_old_trees = list(
+                Organization.objects.filter(pk=object_id).values_list("tree_id", flat=True)
+            )
+            return super().revision_view(request, object_id, version_id, extra_context)
 
     def recover_view(self, request, version_id, extra_context=None):
-        request.registry_restore_old_trees = []
-        return super().recover_view(request, version_id, extra_context)
+        with transaction.atomic():
+            Organization.objects.lock_tree_writes()
+            request.registry_restore_old_trees = []
+            return super().recover_view(request, version_id, extra_context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         old_trees = getattr(request, "registry_restore_old_trees", None)
