@@ -1,10 +1,16 @@
-"""Production: everything comes from the environment; a missing required value stops start-up."""
+"""Production: everything comes from the environment; a missing required value stops start-up.
+
+It assumes gunicorn behind a reverse proxy that terminates TLS, sets X-Forwarded-Proto to the
+scheme the client used (overwriting whatever the client sent) and appends the client's address
+to X-Forwarded-For (README, "Production").
+"""
 
 import os
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
+from .base import MIDDLEWARE
 
 
 def _required(name: str) -> str:
@@ -16,12 +22,79 @@ def _required(name: str) -> str:
     return value
 
 
+def _list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"The environment variable {name} must be true or false.")
+
+
+def _number(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"The environment variable {name} must be a whole number.")
+    return int(value)
+
+
 DEBUG = False
 SECRET_KEY = _required("SECRET_KEY")
 ALLOWED_HOSTS = [host.strip() for host in _required("ALLOWED_HOSTS").split(",") if host.strip()]
 _required("DATABASE_URL")  # read by base.py; checked here so it cannot silently fall back
-CSRF_TRUSTED_ORIGINS = [
-    origin.strip()
-    for origin in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",")
-    if origin.strip()
-]
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+
+
+def _cache(url: str) -> dict:
+    if not url:
+        # One cache per gunicorn worker: enough while nothing relies on sharing it.
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            "The environment variable CACHE_URL must be a Redis URL (redis://, rediss://, unix://)."
+        )
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+
+
+CACHES = {"default": _cache(os.environ.get("CACHE_URL", "").strip())}
+
+# HTTPS. The proxy terminates TLS and says which scheme the client used.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = _flag("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = _number("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+
+# How many proxies append to X-Forwarded-For in front of gunicorn: django-axes locks out a
+# username from the client's address, not the proxy's (config/security.py).
+PROXY_COUNT = _number("PROXY_COUNT", default=1)
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip_behind_proxy"
+
+# Static files: `collectstatic` writes compressed copies under content-hashed names, and
+# WhiteNoise serves them from gunicorn with far-future caching. Straight after the
+# security-header middleware, so static responses carry those headers too.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+_at = MIDDLEWARE.index("config.security.ContentSecurityPolicyMiddleware") + 1
+MIDDLEWARE = [*MIDDLEWARE[:_at], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[_at:]]
+
+# Without this, DEBUG = False sends errors nowhere (Django mails them to ADMINS, and we have none):
+# write warnings and errors, with tracebacks, to gunicorn's standard error.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "level": "WARNING"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}

@@ -6,3 +6,5 @@ DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# django-axes stays enabled, as in production, so its lockout is tested. Its backend needs the
+# request: log in with client.force_login(user), or client.login(request=HttpRequest(), ...).
