@@ -7,10 +7,12 @@ import itertools
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
 from django.views.generic import DetailView
 
+from .charts import organization_chart
 from .csvcodec import csv_lines
 from .exports import organization_rows, post_rows
 from .models import Holding, Kind, Organization, Person, Succession
@@ -79,8 +81,27 @@ class OrganizationDetailView(DetailView):
             predecessors=[link for link in links if link.successor_id == organization.pk],
             successors=[link for link in links if link.predecessor_id == organization.pk],
             citations=organization.citations.select_related("source"),
+            # Built with ElementTree from the rows above, so every name is escaped.
+            chart=mark_safe(organization_chart(organization, children)) if direct else "",
         )
         return context
+
+
+def organization_chart_svg(request, pk):
+    """The organization chart as a standalone SVG file (links are absolute, for reports)."""
+    organization = get_object_or_404(Organization.objects.with_labels(), pk=pk)
+    descendants = list(organization.get_descendants().with_labels())
+    svg = organization_chart(
+        organization,
+        children_by_parent(descendants),
+        url_for=lambda node: request.build_absolute_uri(node.get_absolute_url()),
+    )
+    response = HttpResponse(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + svg,
+        content_type="image/svg+xml; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'inline; filename="{organization.pk}-chart.svg"'
+    return response
 
 
 class PersonDetailView(DetailView):
