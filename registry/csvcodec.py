@@ -27,21 +27,26 @@ class CSVFormatError(ValueError):
     """The file as a whole cannot be read (encoding, structure): nothing in it was used."""
 
 
+# What a cell that needs an escape starts with: a trigger, or the escape character itself.
+_ESCAPE_FIRST = frozenset((*FORMULA_TRIGGERS, ESCAPE))
+
+
 def escape_formula(value: str) -> str:
     """Neutralise a cell a spreadsheet would evaluate, reversibly (see `unescape_formula`).
 
     A value that already starts with the escape character followed by a trigger or another
     escape character is escaped too, so that unescaping never eats a real apostrophe.
     """
-    if value.startswith(FORMULA_TRIGGERS) or (
-        value.startswith(ESCAPE) and value[1:2] and value[1:2] in (*FORMULA_TRIGGERS, ESCAPE)
-    ):
+    first = value[:1]
+    if first not in _ESCAPE_FIRST:  # nearly every cell: one set lookup (export speed)
+        return value
+    if first != ESCAPE or value[1:2] in _ESCAPE_FIRST:
         return ESCAPE + value
     return value
 
 
 def unescape_formula(value: str) -> str:
-    if value.startswith(ESCAPE) and value[1:2] and value[1:2] in (*FORMULA_TRIGGERS, ESCAPE):
+    if value[:1] == ESCAPE and value[1:2] in _ESCAPE_FIRST:
         return value[1:]
     return value
 
@@ -137,14 +142,22 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[str]]) -> Iterator[
     writer = csv.writer(_Echo(), lineterminator="\r\n")
     yield writer.writerow(list(header))
     for row in rows:
-        yield writer.writerow([escape_formula(cell) for cell in row])
+        # The first-character test inline: almost no cell needs escaping, and at 1.6 million
+        # cells per 100,000 organizations a call per cell shows in the export's time.
+        yield writer.writerow(
+            [escape_formula(cell) if cell[:1] in _ESCAPE_FIRST else cell for cell in row]
+        )
+
+
+# Made once: `json.dumps` with options builds a new encoder on every call.
+_LIST_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), check_circular=False)
 
 
 def dump_list(items: list) -> str:
     """A multi-valued cell: empty for no values, else a compact JSON array (UTF-8, unescaped)."""
     if not items:
         return ""
-    return json.dumps(items, ensure_ascii=False, separators=(", ", ": "))
+    return _LIST_ENCODER.encode(items)
 
 
 def load_list(cell: str) -> list:

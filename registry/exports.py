@@ -7,21 +7,28 @@ What `export` writes, `imports` reads back unchanged (docs/csv.md).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
 
-from django.db.models import Q
+from django.db import connection, transaction
 
 from .csvcodec import dump_list
 from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS
-from .models import Citation, Holding, Organization, OtherName, Post, Succession
+from .models import Citation, Holding, Organization, OtherName, Post, Source, Succession
 
 CHUNK = 2000
+# In the order of the cells they become (tree position first): see `organization_rows`.
 _ORG_FIELDS = (
-    "pk",
-    "parent_id",
     "level",
     "tree_id",
     "lft",
+    "pk",
+    "parent_id",
     "name",
     "kind_id",
     "rank_id",
@@ -35,57 +42,171 @@ _ORG_FIELDS = (
 )
 
 
-def _related(ids: list[str]) -> tuple[dict, dict, dict]:
-    names, sources, predecessors = defaultdict(list), defaultdict(list), defaultdict(list)
-    for pk, kind, name, language in (
-        OtherName.objects.filter(organization__in=ids)
+@dataclass
+class _Related:
+    """The other names, sources and predecessors cells (JSON) of some organizations, by id;
+    an organization without any has no entry."""
+
+    names: dict[str, str]
+    sources: dict[str, str]
+    predecessors: dict[str, str]
+
+
+def _related(
+    where: Callable[[str], dict[str, Any]], sources: dict[int, tuple[str, str]]
+) -> _Related:
+    """The related rows of the organizations `where(path)` selects, given the path to them
+    (`organization__`, `successor__`). `sources`: (title, url) by source id, filled as pages
+    first cite them; a few hundred sources serve a whole registry, and reading them with
+    every citation made the citations the slowest query of an export."""
+    names = (
+        OtherName.objects.filter(**where("organization__"))
         .order_by("organization", "position", "pk")
         .values_list("organization", "name_type", "name", "language")
-    ):
-        item = {"type": kind, "name": name}
-        if language:
-            item["language"] = language
-        names[pk].append(item)
-    for pk, title, url, locator in (
-        Citation.objects.filter(organization__in=ids)
+    )
+    citations = list(
+        Citation.objects.filter(**where("organization__"))
         .order_by("organization", "position", "pk")
-        .values_list("organization", "source__title", "source__url", "locator")
-    ):
-        item = {"title": title}
-        if url:
-            item["url"] = url
-        if locator:
-            item["locator"] = locator
-        sources[pk].append(item)
-    for pk, predecessor, date, note in (
-        Succession.objects.filter(successor__in=ids)
+        .values_list("organization", "source", "locator")
+    )
+    unknown = {source for _, source, _ in citations} - sources.keys()
+    if unknown:
+        found = Source.objects.filter(pk__in=unknown).values_list("pk", "title", "url")
+        sources.update((pk, (title, url)) for pk, title, url in found)
+    links = (
+        Succession.objects.filter(**where("successor__"))
         .order_by("successor", "predecessor")
         .values_list("successor", "predecessor", "date", "note")
-    ):
-        item = {"id": predecessor}
-        if date:
-            item["date"] = date
-        if note:
-            item["note"] = note
-        predecessors[pk].append(item)
-    return names, sources, predecessors
+    )
+    return _Related(
+        names=_cells(names, _name_item),
+        sources=_cells(
+            ((pk, *sources[source], locator) for pk, source, locator in citations),
+            _source_item,
+        ),
+        predecessors=_cells(links, _predecessor_item),
+    )
 
 
-def _organization_chunks(root: Organization | None) -> Iterator[list[dict]]:
-    """Keyset pagination over (tree_id, lft): each chunk is one indexed range query."""
-    queryset = Organization.objects.order_by("tree_id", "lft")
+def _cells(rows: Iterable[tuple], item: Callable[..., dict]) -> dict[str, str]:
+    """One JSON cell per organization from related rows grouped by organization (its id
+    first in each row). Encoded at once, so that strings are all that outlive a page: lists
+    kept per organization until its row was written made the cycle collector walk a
+    page's worth of them again and again."""
+    return {
+        pk: dump_list([item(*row[1:]) for row in group])
+        for pk, group in groupby(rows, key=itemgetter(0))
+    }
+
+
+def _name_item(kind: str, name: str, language: str) -> dict[str, str]:
+    item = {"type": kind, "name": name}
+    if language:
+        item["language"] = language
+    return item
+
+
+def _source_item(title: str, url: str, locator: str) -> dict[str, str]:
+    item = {"title": title}
+    if url:
+        item["url"] = url
+    if locator:
+        item["locator"] = locator
+    return item
+
+
+def _predecessor_item(predecessor: str, date: str, note: str) -> dict[str, str]:
+    item = {"id": predecessor}
+    if date:
+        item["date"] = date
+    if note:
+        item["note"] = note
+    return item
+
+
+_Page = tuple[int, int, int | None, int | None]
+
+
+def _pages(root: Organization | None) -> Iterator[_Page]:
+    """The export's pages, in tree order, of about CHUNK organizations each: (first tree_id,
+    last tree_id, first lft, last lft), where the lft bounds (None: all) split a big tree.
+
+    Worked out from the roots' sizes (a tree of n nodes has rght = 2n), so that every page is
+    a closed range of the (tree_id, lft) index and reads only its own rows whatever plan the
+    database picks. (With keyset pages, `ORDER BY tree_id, lft LIMIT n`, PostgreSQL working
+    from the statistics of a smaller registry sorted the whole rest of the table per page.)
+    """
     if root is not None:
-        queryset = queryset.filter(tree_id=root.tree_id, lft__gte=root.lft, rght__lte=root.rght)
-    last: tuple[int, int] | None = None
-    while True:
-        page = queryset
-        if last is not None:
-            page = page.filter(Q(tree_id__gt=last[0]) | Q(tree_id=last[0], lft__gt=last[1]))
-        chunk = list(page.values(*_ORG_FIELDS)[:CHUNK])
-        if not chunk:
-            return
-        yield chunk
-        last = (chunk[-1]["tree_id"], chunk[-1]["lft"])
+        yield from _windows(root.tree_id, root.lft, root.rght)
+        return
+    first = last = None
+    size = 0
+    roots = Organization.objects.roots().order_by("tree_id").values_list("tree_id", "rght")
+    for tree_id, rght in roots:
+        nodes = rght // 2
+        if first is not None and size + nodes > CHUNK:
+            yield first, last, None, None
+            first = None
+        if nodes > CHUNK:
+            yield from _windows(tree_id, 1, rght)
+        elif first is None:
+            first, last, size = tree_id, tree_id, nodes
+        else:
+            last, size = tree_id, size + nodes
+    if first is not None:
+        yield first, last, None, None
+
+
+def _windows(tree_id: int, lft: int, rght: int) -> Iterator[_Page]:
+    """Consecutive lft ranges of one tree, of about CHUNK nodes each (a node takes two of the
+    numbers from lft to rght)."""
+    for start in range(lft, rght + 1, 2 * CHUNK):
+        yield tree_id, tree_id, start, min(start + 2 * CHUNK - 1, rght)
+
+
+def _in_page(page: _Page, path: str = "") -> dict[str, int]:
+    """Filter arguments selecting the page's organizations (through `path` from another
+    model, e.g. `organization__`)."""
+    first, last, lft_from, lft_to = page
+    bounds = {"tree_id__gte": first, "tree_id__lte": last}
+    if lft_from is not None:
+        bounds |= {"lft__gte": lft_from, "lft__lte": lft_to}
+    return {path + name: value for name, value in bounds.items()}
+
+
+def _among(ids: list[str], path: str) -> dict[str, list[str]]:
+    """Filter arguments selecting the organizations `ids` through `path` from another model."""
+    return {f"{path}in": ids}
+
+
+@contextmanager
+def _snapshot() -> Iterator[None]:
+    """One consistent view of the data for one page's queries. Between separate statements a
+    tree write could move an organization out of the page's range, and its names, sources
+    and predecessors would be read as none (a re-import of that file would delete them).
+    A page's transaction is short: rows are streamed out after it ends."""
+    if connection.in_atomic_block:  # the caller's transaction decides what is seen
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # SQLite and MySQL already read one snapshot
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def _organization_chunks(root: Organization | None) -> Iterator[tuple[list[tuple], _Related]]:
+    """Each page's organizations, in tree order, with their related rows."""
+    sources: dict[int, tuple[str, str]] = {}
+    for page in _pages(root):
+        with _snapshot():
+            organizations = Organization.objects.filter(**_in_page(page)).order_by(
+                "tree_id", "lft"
+            )
+            chunk = list(organizations.values_list(*_ORG_FIELDS))
+            related = _related(partial(_in_page, page), sources)
+        if chunk:
+            yield chunk, related
 
 
 def _first_position(root: Organization | None) -> int:
@@ -103,32 +224,26 @@ def organization_rows(root: Organization | None = None) -> Iterator[list[str]]:
     base_level = root.level if root is not None else 0
     # counters[d]: siblings seen so far at relative depth d under the current path.
     counters = [_first_position(root) - 1]
-    for chunk in _organization_chunks(root):
-        names, sources, predecessors = _related([row["pk"] for row in chunk])
-        for row in chunk:
-            depth = row["level"] - base_level
+    for chunk, related in _organization_chunks(root):
+        for level, _, _, pk, parent, name, kind, rank, formed, dissolved, *texts in chunk:
+            depth = level - base_level
             del counters[depth + 1 :]
             if len(counters) == depth:
                 counters.append(0)
             counters[depth] += 1
-            pk = row["pk"]
             yield [
                 pk,
-                row["parent_id"] or "",
+                parent or "",
                 str(counters[depth]),
-                row["name"],
-                row["kind_id"],
-                row["rank_id"] or "",
-                dump_list(names.get(pk, [])),
-                row["formed"],
-                row["dissolved"],
-                row["type"],
-                row["location"],
-                row["summary"],
-                row["history"],
-                row["functions"],
-                dump_list(sources.get(pk, [])),
-                dump_list(predecessors.get(pk, [])),
+                name,
+                kind,
+                rank or "",
+                related.names.get(pk, ""),
+                formed,
+                dissolved,
+                *texts,  # type, location, summary, history, functions
+                related.sources.get(pk, ""),
+                related.predecessors.get(pk, ""),
             ]
 
 
@@ -150,9 +265,10 @@ def selected_organization_rows(organizations: Iterable[Organization]) -> Iterato
 
 
 def _rows_for(chosen: list[Organization], positions: dict[str, int]) -> Iterator[list[str]]:
+    sources: dict[int, tuple[str, str]] = {}
     for start in range(0, len(chosen), CHUNK):
         part = chosen[start : start + CHUNK]
-        names, sources, predecessors = _related([o.pk for o in part])
+        related = _related(partial(_among, [o.pk for o in part]), sources)
         for o in part:
             yield [
                 o.pk,
@@ -161,7 +277,7 @@ def _rows_for(chosen: list[Organization], positions: dict[str, int]) -> Iterator
                 o.name,
                 o.kind_id,
                 o.rank_id or "",
-                dump_list(names.get(o.pk, [])),
+                related.names.get(o.pk, ""),
                 str(o.formed or ""),
                 str(o.dissolved or ""),
                 o.type,
@@ -169,8 +285,8 @@ def _rows_for(chosen: list[Organization], positions: dict[str, int]) -> Iterator
                 o.summary,
                 o.history,
                 o.functions,
-                dump_list(sources.get(o.pk, [])),
-                dump_list(predecessors.get(o.pk, [])),
+                related.sources.get(o.pk, ""),
+                related.predecessors.get(o.pk, ""),
             ]
 
 

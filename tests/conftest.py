@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from importlib import import_module
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
@@ -18,6 +20,12 @@ _counter = itertools.count(1)
 def seeded(db) -> None:
     """The registry as `make run` seeds it."""
     call_command("load_seed", verbosity=0)
+
+
+def restore_vocabularies() -> None:
+    """Transactional tests flush every table, including the kinds and ranks that a migration
+    ships; put them back so that a later transactional test finds them."""
+    import_module("registry.migrations.0002_vocabularies").add_vocabularies(apps, None)
 
 
 def tree_snapshot() -> list[tuple]:
