@@ -164,6 +164,22 @@ def _without_cycle_collection(function: Callable) -> Callable:
     return wrapper
 
 
+def _read_checked(
+    source: bytes | str,
+    encoding: str | None,
+    report: ImportReport,
+    columns: tuple[str, ...],
+    required: tuple[str, ...],
+) -> list[Record] | None:
+    """The file's records, or None (with the problems in `report`) when the file as a whole
+    cannot be used: unreadable, malformed, or with missing or unknown columns."""
+    header, records = _read(source, encoding, report)
+    if header is None:
+        return None
+    report.problems += _check_header(header, columns, required)
+    return None if report.problems else records
+
+
 def _read(source: bytes | str, encoding: str | None, report: ImportReport):
     try:
         if isinstance(source, bytes):
@@ -433,11 +449,8 @@ def import_organizations(
     progress: Progress | None = None,
 ) -> ImportReport:
     report = ImportReport(dataset="organizations")
-    header, records = _read(source, encoding, report)
-    if header is None:
-        return report
-    report.problems += _check_header(header, ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED)
-    if report.problems:
+    records = _read_checked(source, encoding, report, ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED)
+    if records is None:
         return report
 
     kinds = set(Kind.objects.values_list("code", flat=True))
@@ -892,11 +905,8 @@ def import_posts(
     progress: Progress | None = None,
 ) -> ImportReport:
     report = ImportReport(dataset="posts")
-    header, records = _read(source, encoding, report)
-    if header is None:
-        return report
-    report.problems += _check_header(header, POST_COLUMNS, POST_REQUIRED)
-    if report.problems:
+    records = _read_checked(source, encoding, report, POST_COLUMNS, POST_REQUIRED)
+    if records is None:
         return report
 
     with transaction.atomic():
