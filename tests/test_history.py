@@ -3,7 +3,7 @@
 import pytest
 import reversion
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from reversion.models import Revision, Version
 
 from registry.models import Holding, Organization, OtherName, Person, Post
@@ -151,12 +151,22 @@ def test_a_csv_import_is_one_revision_named_after_the_file(seeded, tmp_path):
     }
 
 
-def test_a_dry_run_or_rejected_import_records_nothing(seeded, tmp_path):
+def test_a_rejected_import_records_nothing(seeded, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("id,parent,name,kind,rank\r\nx,nowhere,X,internal-department,\r\n")
-    with pytest.raises(Exception, match="Rejected"):
+    with pytest.raises(CommandError, match="Rejected"):
         call_command("import_registry", "organizations", str(path), verbosity=0)
     assert not Revision.objects.exists()
+
+
+def test_a_dry_run_records_nothing(seeded, tmp_path):
+    rows = parse(export_text())
+    rows[-1]["name"] += " (renamed)"
+    path = tmp_path / "changes.csv"
+    path.write_bytes(write(rows))
+    call_command("import_registry", "organizations", str(path), "--dry-run", verbosity=0)
+    assert not Revision.objects.exists()
+    assert not Organization.objects.filter(name__endswith="(renamed)").exists()
 
 
 def test_viewers_see_the_admin_but_change_nothing(viewer_client, seeded):
