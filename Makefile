@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint format install clean
+.PHONY: run test bench lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+## Benchmark at national scale on SQLite, and on PostgreSQL too when DATABASE_URL names one
+## (docs/performance.md). Prints one table and writes it as JSON to $(BENCH_JSON).
+BENCH_ORGANIZATIONS ?= 100000
+BENCH_PEOPLE ?= 20000
+BENCH_RUNS ?= 5
+BENCH_JSON ?= bench/results.json
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python manage.py bench --organizations $(BENCH_ORGANIZATIONS) \
+		--people $(BENCH_PEOPLE) --runs $(BENCH_RUNS) --json $(BENCH_JSON) $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

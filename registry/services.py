@@ -11,8 +11,10 @@ from django.db import transaction
 from django.db.models import Count, Max, Prefetch
 from mptt.exceptions import InvalidMove
 
+from . import synthetic
+from .csvcodec import csv_lines
 from .imports import ImportReport, Progress, import_organizations, import_posts
-from .models import Holding, Organization, Post
+from .models import Holding, Organization, Person, Post
 
 SEED_FIXTURE = "seed"
 SEED_ROOTS = ("cppcc-national-committee", "npcsc")
@@ -204,3 +206,45 @@ def _add_imported_to_revision(report: ImportReport) -> None:
     for start in range(0, len(changed), 900):
         for organization in queryset.filter(pk__in=changed[start : start + 900]):
             reversion.add_to_revision(organization)
+
+
+def synthetic_registry_load(
+    *, organizations: int, people: int, seed: int, progress: Progress | None = None
+) -> tuple[ImportReport, ImportReport]:
+    """Add the synthetic registry `registry.synthetic` describes for `seed`: `organizations`
+    units in many trees, `people` people, and the posts they hold. Everything goes through the
+    CSV import pipeline in one transaction; loading the same arguments again changes nothing.
+
+    Returns the organizations and posts import reports. Raises ValidationError, with nothing
+    written, if a generated identifier clashes with a different registry row.
+    """
+    rows = synthetic.organization_rows(organizations, seed)
+    header = next(rows)
+    body = list(rows)
+    id_cell, parent_cell = header.index("id"), header.index("parent")
+    levels: dict[str, int] = {}
+    for row in body:  # tree order: every parent comes before its children
+        parent = row[parent_cell]
+        levels[row[id_cell]] = levels[parent] + 1 if parent else 0
+    with transaction.atomic():
+        reports = [import_organizations(_csv_bytes(header, body), progress=progress)]
+        if reports[0].ok:
+            Person.objects.bulk_create(
+                (
+                    Person(id=pk, name=name, name_zh=name_zh)
+                    for pk, name, name_zh in synthetic.people(people, seed)
+                ),
+                batch_size=2000,
+                ignore_conflicts=True,
+            )
+            posts = synthetic.post_rows(levels.items(), people, seed)
+            reports.append(import_posts(_csv_bytes(next(posts), posts), progress=progress))
+        for report in reports:
+            if not report.ok:
+                problems = "; ".join(str(problem) for problem in report.problems[:5])
+                raise ValidationError(f"The synthetic {report.dataset} were refused: {problems}")
+    return reports[0], reports[1]
+
+
+def _csv_bytes(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    return "".join(csv_lines(header, rows)).encode()

@@ -15,6 +15,9 @@ columns are `imports.ORGANIZATION_COLUMNS`) shaped like the real registry at sca
   citing a shared pool of documents, multi-line text, bullet lists that start with "-" (which
   the CSV layer must escape), and lineage links to rows generated earlier.
 
+`people(count, seed)` and `post_rows(organizations, people_count, seed)` add the people and the
+posts CSV (heads and deputies, most often near the top of each tree) that hold them.
+
 Rows come in tree order (each parent before its children) with their sibling position in
 `order`, in exactly the form `exports.organization_rows()` writes, so importing the rows and
 exporting them again gives back the same cells.
@@ -30,12 +33,12 @@ import calendar
 import math
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from .csvcodec import dump_list
-from .imports import ORGANIZATION_COLUMNS
+from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS
 
 T = TypeVar("T")
 
@@ -637,3 +640,99 @@ def _chinese(number: int) -> str:
     if tens == 0:
         return digits[ones]
     return f"{digits[tens] if tens > 1 else ''}十{digits[ones] if ones else ''}"
+
+
+# --- People and posts -------------------------------------------------------------------------
+
+SURNAMES = (
+    ("Wang", "王"),
+    ("Li", "李"),
+    ("Zhang", "张"),
+    ("Liu", "刘"),
+    ("Chen", "陈"),
+    ("Yang", "杨"),
+    ("Zhao", "赵"),
+    ("Huang", "黄"),
+    ("Zhou", "周"),
+    ("Wu", "吴"),
+    ("Xu", "徐"),
+    ("Sun", "孙"),
+    ("Hu", "胡"),
+    ("Zhu", "朱"),
+    ("Gao", "高"),
+    ("Lin", "林"),
+    ("He", "何"),
+    ("Guo", "郭"),
+    ("Ma", "马"),
+    ("Luo", "罗"),
+    ("Ouyang", "欧阳"),
+)
+GIVEN_NAMES = (
+    ("Wei", "伟"),
+    ("Fang", "芳"),
+    ("Min", "敏"),
+    ("Jing", "静"),
+    ("Li", "丽"),
+    ("Qiang", "强"),
+    ("Lei", "磊"),
+    ("Jun", "军"),
+    ("Yang", "洋"),
+    ("Yong", "勇"),
+    ("Yan", "艳"),
+    ("Jie", "杰"),
+    ("Tao", "涛"),
+    ("Ming", "明"),
+    ("Chao", "超"),
+    ("Xiu", "秀"),
+    ("Hua", "华"),
+    ("Ping", "平"),
+    ("Gang", "刚"),
+    ("Hong", "红"),
+    ("Guilan", "桂兰"),
+    ("Jianguo", "建国"),
+)
+# Posts by level: (title, plural of the deputies' title, deputies' title).
+POSTS_BY_LEVEL = (
+    ("Minister", "Vice Ministers", "Vice Minister"),
+    ("Director-General", "Deputy Directors-General", "Deputy Director-General"),
+    ("Director", "Deputy Directors", "Deputy Director"),
+    ("Section Chief", "Deputy Section Chiefs", "Deputy Section Chief"),
+)
+# How likely a unit at each level is to have its leadership recorded.
+POSTS_RECORDED = (1.0, 0.9, 0.5, 0.2, 0.1, 0.05)
+
+
+def people(count: int, seed: int) -> Iterator[tuple[str, str, str]]:
+    """`count` people as (id, English name, Chinese name); names repeat, ids do not."""
+    dice = _Dice(seed)
+    for number in range(1, count + 1):
+        surname = dice.pick(SURNAMES)
+        given = [dice.pick(GIVEN_NAMES) for _ in range(1 if dice.chance(0.3) else 2)]
+        english = given[0][0] + "".join(part[0].lower() for part in given[1:])
+        name = f"{surname[0]} {english}"
+        yield f"{_slug(name)}-{number}", name, surname[1] + "".join(part[1] for part in given)
+
+
+def post_rows(
+    organizations: Iterable[tuple[str, int]], people_count: int, seed: int
+) -> Iterator[list[str]]:
+    """The header, then posts CSV rows (`imports.POST_COLUMNS`) for `organizations`, given as
+    (id, level): a head and some deputies for most units near the top, fewer further down, held
+    by people `people(people_count, seed)` names. The same arguments give the same rows."""
+    yield list(POST_COLUMNS)
+    if people_count < 1:
+        return
+    dice = _Dice(seed)
+    ids = [pk for pk, _, _ in people(people_count, seed)]
+    for organization, level in organizations:
+        if not dice.chance(POSTS_RECORDED[min(level, len(POSTS_RECORDED) - 1)]):
+            continue
+        head, deputies_plural, deputy = POSTS_BY_LEVEL[min(level, len(POSTS_BY_LEVEL) - 1)]
+        holders: list[int] = []
+        for _ in range(1 + dice.between(0, 4 if level < 2 else 2)):
+            holder = dice.between(0, len(ids) - 1)
+            if holder not in holders:  # one holding per person and post
+                holders.append(holder)
+        yield [organization, head, "", "1", ids[holders[0]], "", "1", "", ""]
+        for order, holder in enumerate(holders[1:], start=1):
+            yield [organization, deputy, deputies_plural, "2", ids[holder], "", str(order), "", ""]

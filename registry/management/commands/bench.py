@@ -1,0 +1,674 @@
+"""The registry's benchmark: every figure next to a floor measured in the same run.
+
+`manage.py bench` (what `make bench` runs) builds a fresh database for each database it
+measures (SQLite always; PostgreSQL too when DATABASE_URL names one), runs this same command
+in a child process against it with `--configured-database`, drops the database, and prints one
+table of every figure's median, its floor's median and their ratio, checked against the issue's
+targets. Seconds depend on the machine; only the ratios compare across runs and machines.
+
+What the child measures, on a synthetic registry (`registry.synthetic`):
+
+- server time of public pages and the admin changelist, through Django's full request handler
+  and the production middleware (`config.settings.bench`), against a minimal view rendering a
+  small template (pages) and the admin's changelist of a trivial model matching nothing (admin);
+- SQL queries per page, which must not grow with the subtree;
+- moving a 1,000-unit subtree against one UPDATE of every organization's tree fields;
+- CSV import and export, through `manage.py bench_csv` (its floors: executemany, cursor loop);
+- requests per second and p99 latency of gunicorn (2 workers) under wrk on loopback, against
+  the minimal view under the same load.
+
+Writes roll back where they would change the registry (moves, CSV imports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import F
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from registry import synthetic
+from registry.models import Organization
+from registry.services import organization_move, synthetic_registry_load
+
+BASE_DIR = Path(settings.BASE_DIR)
+BENCH_SETTINGS = "config.settings.bench"
+
+# figure: (label, its floor, the target ratio to the floor: at most, or at least for rates)
+FIGURES: dict[str, tuple[str, str | None, str]] = {
+    "floor_page": ("floor: minimal view, small template", None, ""),
+    "organization_typical": ("organization page, typical unit", "floor_page", "<= 3"),
+    "organization_large": ("organization page, 2,000 descendants", "floor_page", "<= 25"),
+    "home": ("home page", "floor_page", "<= 4"),
+    "search_english": ("search, English", "floor_page", "<= 4"),
+    "search_chinese": ("search, Chinese", "floor_page", "<= 4"),
+    "person": ("person page", "floor_page", "<= 4"),
+    "floor_admin": ("floor: admin changelist, trivial model", None, ""),
+    "admin_first_page": ("admin organizations, first page", "floor_admin", "<= 4"),
+    "admin_filtered": ("admin organizations, filtered", "floor_admin", "<= 4"),
+    "floor_move": ("floor: UPDATE every row's tree fields", None, ""),
+    "move": ("move a 1,000-unit subtree", "floor_move", "<= 3"),
+    "floor_export": ("floor: cursor loop into csv.writer", None, ""),
+    "export": ("CSV export of everything", "floor_export", "<= 5"),
+    "floor_import": ("floor: executemany INSERT", None, ""),
+    "import": ("CSV import into an empty registry", "floor_import", "<= 10"),
+    "floor_http": ("floor: gunicorn, minimal view (req/s)", None, ""),
+    "http_organization": ("gunicorn, organization page (req/s)", "floor_http", ">= 0.4"),
+}
+PAGE_FIGURES = (
+    "floor_page",
+    "organization_typical",
+    "organization_large",
+    "home",
+    "search_english",
+    "search_chinese",
+    "person",
+    "floor_admin",
+    "admin_first_page",
+    "admin_filtered",
+)
+# Search terms are chosen from the generator's vocabulary: the one matching closest to this
+# many organizations ("hundreds of names").
+SEARCH_MATCHES = 300
+TYPICAL_DESCENDANTS = (20, 50)
+LARGE_DESCENDANTS = 2000
+MOVED_SUBTREE = 1000
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark the registry at scale on SQLite (and on PostgreSQL when DATABASE_URL names "
+        "one), each in a database made for the run and dropped after it, and print every "
+        "figure with its ratio to a floor measured in the same run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--organizations", type=int, default=100_000, metavar="N")
+        parser.add_argument("--people", type=int, default=20_000, metavar="M")
+        parser.add_argument("--seed", type=int, default=1, metavar="S")
+        parser.add_argument("--runs", type=int, default=5, help="Report the median of RUNS.")
+        parser.add_argument(
+            "--requests", type=int, default=15, help="Requests per page and run (median)."
+        )
+        parser.add_argument(
+            "--http-seconds", type=float, default=10, help="Seconds of load per URL under wrk."
+        )
+        parser.add_argument("--json", dest="json_path", metavar="PATH", help="Also write JSON.")
+        parser.add_argument(
+            "--configured-database",
+            action="store_true",
+            help="Measure the configured database only, which must hold no registry yet "
+            "(what each child process does).",
+        )
+
+    def handle(self, *args, **options) -> None:
+        if options["organizations"] < 10 or options["runs"] < 1 or options["requests"] < 1:
+            raise CommandError("Use at least 10 organizations, 1 run and 1 request.")
+        self.verbose = options["verbosity"] >= 1
+        if options["configured_database"]:
+            results = Measurement(options, self.note).run()
+            if options["json_path"]:
+                Path(options["json_path"]).write_text(json.dumps(results, ensure_ascii=False))
+            return
+        results = self._all_databases(options)
+        self.stdout.write(table(results))
+        if options["json_path"]:
+            path = Path(options["json_path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            self.stdout.write(f"\nWritten to {options['json_path']}")
+        failed = [
+            f"{name}: {check}"
+            for name, result in results["databases"].items()
+            for check, ok in result["checks"].items()
+            if ok is False
+        ]
+        if failed:
+            raise CommandError("Checks failed: " + ", ".join(failed))
+
+    def note(self, text: str) -> None:
+        if self.verbose:
+            self.stderr.write(text)
+            self.stderr.flush()
+
+    def _all_databases(self, options: dict[str, Any]) -> dict[str, Any]:
+        results: dict[str, Any] = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "organizations": options["organizations"],
+            "people": options["people"],
+            "seed": options["seed"],
+            "runs": options["runs"],
+            "requests_per_run": options["requests"],
+            "databases": {},
+        }
+        with tempfile.TemporaryDirectory(prefix="registry-bench-") as folder:
+            targets = [("sqlite", f"sqlite:///{Path(folder) / 'bench.sqlite3'}")]
+            configured = os.environ.get("DATABASE_URL", "")
+            if configured.startswith(("postgres://", "postgresql://")):
+                targets.append(("postgresql", configured))
+            for name, url in targets:
+                with _bench_database(url) as bench_url:
+                    self.note(f"== {name} ==")
+                    output = Path(folder) / f"{name}.json"
+                    self._child(options, bench_url, output)
+                    results["databases"][name] = json.loads(output.read_text())
+        return results
+
+    def _child(self, options: dict[str, Any], url: str, output: Path) -> None:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS,
+            "DATABASE_URL": url,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "testserver,127.0.0.1",
+            "CACHE_URL": "",
+        }
+        command = [
+            sys.executable,
+            str(BASE_DIR / "manage.py"),
+            "bench",
+            "--configured-database",
+            f"--json={output}",
+            f"--verbosity={options['verbosity']}",
+        ]
+        for option in ("organizations", "people", "seed", "runs", "requests", "http_seconds"):
+            command.append(f"--{option.replace('_', '-')}={options[option]}")
+        if subprocess.run(command, env=environment, check=False).returncode:
+            raise CommandError(f"The benchmark on {urlsplit(url).scheme} failed; see above.")
+
+
+@contextmanager
+def _bench_database(url: str) -> Iterator[str]:
+    """A new, empty database for the run, dropped afterwards: a file beside the others for
+    SQLite, `<name>_bench` on the same server for PostgreSQL."""
+    if url.startswith("sqlite"):
+        yield url
+        return
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'postgres'}_bench"
+    bench_url = urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(url, autocommit=True) as server:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield bench_url
+    finally:
+        with psycopg.connect(url, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Measurement:
+    """Everything measured on the configured database, in one process."""
+
+    def __init__(self, options: dict[str, Any], note: Callable[[str], None]):
+        self.options = options
+        self.note = note
+        self.seconds: dict[str, list[float]] = {name: [] for name in FIGURES}
+        self.queries: dict[str, int] = {}
+        self.extra: dict[str, Any] = {}
+        self.checks: dict[str, bool | None] = {}
+
+    def run(self) -> dict[str, Any]:
+        options = self.options
+        call_command("migrate", verbosity=0, interactive=False)
+        if Organization.objects.exists():
+            raise CommandError("The configured database already holds a registry.")
+        self.note(f"Generating {options['organizations']:,} organizations...")
+        start = time.perf_counter()
+        synthetic_registry_load(
+            organizations=options["organizations"], people=options["people"], seed=options["seed"]
+        )
+        self.extra["generate_seconds"] = round(time.perf_counter() - start, 1)
+        if connection.vendor == "postgresql":
+            # As autovacuum would after a load this size: plans depend on fresh statistics.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+
+        urls = self._urls()
+        self._pages(urls)
+        self._moves()
+        self._csv()
+        self._http(urls)
+        self.checks["large_page_queries_equal_typical"] = (
+            self.queries["organization_large"] == self.queries["organization_typical"]
+        )
+        return self._results()
+
+    # --- Subjects --------------------------------------------------------------------------
+
+    def _urls(self) -> dict[str, str]:
+        descendants = (F("rght") - F("lft") - 1) / 2
+        units = Organization.objects.annotate(descendants=descendants).order_by("tree_id", "lft")
+        low, high = TYPICAL_DESCENDANTS
+        # Below the top level and with posts, as the large unit: a top-level body's page skips
+        # the breadcrumbs query and a page without posts the holders query.
+        typical = (
+            units.filter(descendants__range=(low, high), level__gt=0, posts__isnull=False).first()
+            or units.filter(descendants__lte=high, level__gt=0).order_by("-descendants").first()
+        )
+        large = _closest(units.filter(level__gt=0, posts__isnull=False), LARGE_DESCENDANTS)
+        person = typical.posts.first().holders.first() if typical.posts.exists() else None
+        english = self._search_term(0)
+        chinese = self._search_term(1)
+        self.extra.update(
+            typical={"id": typical.pk, "descendants": typical.descendants},
+            large={"id": large.pk, "descendants": large.descendants},
+            search_english={"q": english[0], "matches": english[1]},
+            search_chinese={"q": chinese[0], "matches": chinese[1]},
+        )
+        urls = {
+            "floor_page": "/bench/floor/",
+            "organization_typical": typical.get_absolute_url(),
+            "organization_large": large.get_absolute_url(),
+            "home": "/",
+            "search_english": f"/search/?q={quote(english[0])}",
+            "search_chinese": f"/search/?q={quote(chinese[0])}",
+            "person": person.get_absolute_url() if person else "/bench/floor/",
+            "floor_admin": "/admin/auth/group/?q=no-such-group",
+            "admin_first_page": "/admin/registry/organization/",
+            "admin_filtered": (
+                "/admin/registry/organization/?kind__code__exact=affiliated-institution"
+            ),
+        }
+        self.extra["urls"] = urls
+        return urls
+
+    def _search_term(self, language: int) -> tuple[str, int]:
+        """The generator's word (0: English, 1: Chinese) matching closest to SEARCH_MATCHES
+        organizations."""
+        words = {pair[language] for pair in synthetic.FUNCTIONS + synthetic.PROVINCES}
+        counts = {word: Organization.objects.matching(word).count() for word in sorted(words)}
+        word = min(counts, key=lambda w: (abs(counts[w] - SEARCH_MATCHES), w))
+        return word, counts[word]
+
+    # --- Pages -----------------------------------------------------------------------------
+
+    def _pages(self, urls: dict[str, str]) -> None:
+        reader = Client()
+        curator = Client()
+        curator.force_login(
+            User.objects.create_superuser("bench", "bench@example.org", secrets.token_hex(16))
+        )
+        client_for = {name: curator if "admin" in name else reader for name in PAGE_FIGURES}
+        for name in PAGE_FIGURES:  # warm up (template loading, first queries), count queries
+            with CaptureQueriesContext(connection) as queries:
+                _get(client_for[name], urls[name])
+            self.queries[name] = len(queries)
+            self.extra.setdefault("page_kilobytes", {})[name] = round(
+                len(_get(client_for[name], urls[name])) / 1024, 1
+            )
+        for run in range(1, self.options["runs"] + 1):
+            for name in PAGE_FIGURES:
+                times = []
+                for _ in range(self.options["requests"]):
+                    start = time.perf_counter()
+                    _get(client_for[name], urls[name])
+                    times.append(time.perf_counter() - start)
+                self.seconds[name].append(statistics.median(times))
+            self.note(f"Pages, run {run}: " + _latest(self.seconds, PAGE_FIGURES))
+
+    # --- Moves -----------------------------------------------------------------------------
+
+    def _moves(self) -> None:
+        units = Organization.objects.annotate(descendants=(F("rght") - F("lft") - 1) / 2)
+        subtree = _closest(units.filter(level__gt=0), MOVED_SUBTREE - 1)
+        target = (
+            Organization.objects.roots()
+            .exclude(tree_id=subtree.tree_id)
+            .annotate(size=F("rght") - F("lft"))
+            .order_by("-size", "tree_id")
+            .first()
+        )
+        self.extra["move"] = {
+            "subtree": subtree.pk,
+            "units": subtree.descendants + 1,
+            "to": f"first child of {target.pk}",
+        }
+        table = connection.ops.quote_name(Organization._meta.db_table)
+        rows = Organization.objects.count()
+        for run in range(1, self.options["runs"] + 1):
+            with _rolled_back():
+                start = time.perf_counter()
+                with connection.cursor() as cursor:
+                    cursor.execute(f"UPDATE {table} SET lft = lft + 2, rght = rght + 2")
+                    assert cursor.rowcount == rows
+                self.seconds["floor_move"].append(time.perf_counter() - start)
+            with _rolled_back():
+                moving = Organization.objects.get(pk=subtree.pk)
+                new_parent = Organization.objects.get(pk=target.pk)
+                start = time.perf_counter()
+                organization_move(organization=moving, target=new_parent, position="first-child")
+                self.seconds["move"].append(time.perf_counter() - start)
+                if run == 1:
+                    self.checks["tree_valid_after_move"] = _tree_valid()
+            self.note(f"Move, run {run}: " + _latest(self.seconds, ("floor_move", "move")))
+
+    # --- CSV -------------------------------------------------------------------------------
+
+    def _csv(self) -> None:
+        self.note("CSV (bench_csv)...")
+        with tempfile.NamedTemporaryFile(suffix=".json") as output:
+            call_command(
+                "bench_csv",
+                organizations=self.options["organizations"],
+                runs=self.options["runs"],
+                seed=self.options["seed"],
+                json_path=output.name,
+                verbosity=0,
+                stdout=open(os.devnull, "w"),  # noqa: SIM115 (closed with the process)
+            )
+            csv_results = json.loads(Path(output.name).read_text())
+        for name in ("floor_import", "import", "floor_export", "export"):
+            self.seconds[name] = csv_results["figures"][name]["seconds"]
+        self.extra["csv"] = {
+            "reimport_seconds": csv_results["figures"]["reimport"]["median_seconds"],
+            "export_peak_megabytes": csv_results["checks"]["export_peak_megabytes"],
+            "csv_megabytes": csv_results["csv_megabytes"],
+        }
+        self.checks["export_peak_memory_under_50_mb"] = (
+            csv_results["checks"]["export_peak_megabytes"] <= 50
+        )
+        for check in ("export_identical_to_imported_file", "tree_valid", "database_unchanged"):
+            self.checks[f"csv_{check}"] = csv_results["checks"][check]
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _http(self, urls: dict[str, str]) -> None:
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            self.note("wrk is not installed (apt-get install wrk): HTTP throughput not measured.")
+            self.extra["http"] = "not measured: wrk is not installed"
+            return
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS},
+        )
+        base = f"http://127.0.0.1:{port}"
+        latency: dict[str, list[float]] = {"floor_http": [], "http_organization": []}
+        try:
+            _wait_for(f"{base}{urls['floor_page']}")
+            pages = {
+                "floor_http": urls["floor_page"],
+                "http_organization": urls["organization_typical"],
+            }
+            seconds = self.options["http_seconds"]
+            for url in pages.values():  # warm up both workers
+                _wrk(wrk, f"{base}{url}", min(seconds, 2))
+            for run in range(1, self.options["runs"] + 1):
+                for name, url in pages.items():
+                    rate, p99 = _wrk(wrk, f"{base}{url}", seconds)
+                    # Stored as seconds per request, so that medians and ratios work alike.
+                    self.seconds[name].append(1 / rate)
+                    latency[name].append(p99)
+                self.note(
+                    f"HTTP, run {run}: "
+                    + ", ".join(f"{name} {1 / self.seconds[name][-1]:.0f} req/s" for name in pages)
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        self.extra["http"] = {
+            "p99_milliseconds": {
+                name: round(statistics.median(values) * 1000, 1)
+                for name, values in latency.items()
+            },
+            "workers": 2,
+            "connections": 8,
+            "seconds_per_run": self.options["http_seconds"],
+        }
+
+    # --- Results ---------------------------------------------------------------------------
+
+    def _results(self) -> dict[str, Any]:
+        medians = {name: statistics.median(v) for name, v in self.seconds.items() if v}
+        figures = {}
+        for name, (label, floor, target) in FIGURES.items():
+            if name not in medians:
+                continue
+            figure: dict[str, Any] = {
+                "label": label,
+                "median_seconds": round(medians[name], 6),
+                "seconds": [round(value, 6) for value in self.seconds[name]],
+            }
+            if name in self.queries:
+                figure["queries"] = self.queries[name]
+            if floor and floor in medians:
+                rate = name.startswith(("http", "floor_http"))
+                # For rates the figure is requests/s: the ratio is the page's share of the floor.
+                ratio = medians[floor] / medians[name] if rate else medians[name] / medians[floor]
+                bound, limit = target.split()
+                figure.update(
+                    floor=floor,
+                    ratio=round(ratio, 2),
+                    target=target,
+                    met=ratio <= float(limit) if bound == "<=" else ratio >= float(limit),
+                )
+            figures[name] = figure
+        return {
+            "database": _database(),
+            "figures": figures,
+            "details": self.extra,
+            "checks": self.checks,
+        }
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+class _Rollback(Exception):
+    pass
+
+
+@contextmanager
+def _rolled_back() -> Iterator[None]:
+    try:
+        with transaction.atomic():
+            yield
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def _get(client: Client, url: str) -> bytes:
+    # secure=True: production settings redirect plain HTTP, as the proxy would not.
+    response = client.get(url, secure=True)
+    if response.status_code != 200:
+        raise CommandError(f"{url} answered {response.status_code}.")
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def _closest(queryset, descendants: int) -> Organization:
+    above = queryset.filter(descendants__gte=descendants).order_by("descendants", "pk").first()
+    below = queryset.filter(descendants__lt=descendants).order_by("-descendants", "pk").first()
+    candidates = [unit for unit in (above, below) if unit is not None]
+    return min(candidates, key=lambda unit: abs(unit.descendants - descendants))
+
+
+def _tree_valid() -> bool:
+    fields = ("pk", "parent_id", "tree_id", "lft", "rght", "level")
+    before = list(Organization.objects.order_by("pk").values_list(*fields))
+    with _rolled_back():
+        Organization.objects.rebuild()
+        after = list(Organization.objects.order_by("pk").values_list(*fields))
+    return before == after
+
+
+def _latest(seconds: dict[str, list[float]], names) -> str:
+    return ", ".join(f"{name} {seconds[name][-1] * 1000:.1f} ms" for name in names)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise CommandError(f"gunicorn did not answer {url} in {timeout:.0f} s.") from None
+            time.sleep(0.2)
+
+
+WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+WRK_P99 = re.compile(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def _wrk(wrk: str, url: str, seconds: float) -> tuple[float, float]:
+    """Requests per second and p99 latency (seconds) of `url` under wrk: 2 threads, 8
+    connections, the proxy's X-Forwarded-Proto header."""
+    output = subprocess.run(
+        [
+            wrk,
+            "--threads=2",
+            "--connections=8",
+            f"--duration={max(1, round(seconds))}s",
+            "--latency",
+            "--header=X-Forwarded-Proto: https",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx or 3xx responses" in output:
+        raise CommandError(f"wrk saw error responses from {url}:\n{output}")
+    rate, p99 = WRK_RATE.search(output), WRK_P99.search(output)
+    if not rate or not p99:
+        raise CommandError(f"Unexpected wrk output:\n{output}")
+    return float(rate.group(1)), float(p99.group(1)) * WRK_UNITS[p99.group(2)]
+
+
+def _database() -> dict[str, str]:
+    if connection.vendor == "postgresql":
+        major, minor = divmod(connection.pg_version, 10000)
+        return {"vendor": "PostgreSQL", "version": f"{major}.{minor}"}
+    return {"vendor": connection.display_name, "version": connection.Database.sqlite_version}
+
+
+# --- The table --------------------------------------------------------------------------------
+
+
+def table(results: dict[str, Any]) -> str:
+    """One table for every database: median, ratio to its floor, target, verdict."""
+    databases = results["databases"]
+    lines = [
+        f"Registry benchmark: {results['organizations']:,} organizations, "
+        f"{results['people']:,} people (seed {results['seed']}); median of {results['runs']} "
+        f"run{'s' * (results['runs'] != 1)} ({results['requests_per_run']} requests each for "
+        "pages). Ratios compare with the floor of the same run and database.",
+        "",
+    ]
+    head = f"{'figure':<42}{'target':>8}"
+    rule = "-" * 50
+    for result in databases.values():
+        title = f"{result['database']['vendor']} {result['database']['version']}"
+        head += f"  {title:>30}"
+        rule += "-" * 32
+    lines += [
+        head,
+        f"{'':<50}" + "".join(f"  {'median':>12}{'q':>4}{'ratio':>8}{'':>6}" for _ in databases),
+        rule,
+    ]
+    for name, (label, _floor, target) in FIGURES.items():
+        line = f"{label:<42}{target:>8}"
+        for result in databases.values():
+            figure = result["figures"].get(name)
+            if figure is None:
+                line += f"  {'not measured':>30}"
+                continue
+            value = figure["median_seconds"]
+            shown = (
+                f"{1 / value:,.0f}/s" if name.startswith(("http", "floor_http")) else _ms(value)
+            )
+            queries = str(figure.get("queries", ""))
+            ratio = f"{figure['ratio']:.2f}x" if "ratio" in figure else ""
+            verdict = ("met" if figure["met"] else "MISSED") if "met" in figure else ""
+            line += f"  {shown:>12}{queries:>4}{ratio:>8}{verdict:>6}"
+        lines.append(line)
+    lines.append("")
+    for name, result in databases.items():
+        details = result["details"]
+        lines.append(f"{name}: " + _details(details))
+        failed = [check for check, ok in result["checks"].items() if ok is False]
+        passed = [check for check, ok in result["checks"].items() if ok]
+        lines.append(f"  checks passed: {', '.join(passed) or 'none'}")
+        if failed:
+            lines.append(f"  CHECKS FAILED: {', '.join(failed)}")
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def _details(details: dict[str, Any]) -> str:
+    parts = [
+        f"generated in {details['generate_seconds']} s",
+        f"typical unit {details['typical']['id']} ({details['typical']['descendants']} "
+        "descendants)",
+        f"large unit {details['large']['id']} ({details['large']['descendants']} descendants)",
+        f"searches “{details['search_english']['q']}” ({details['search_english']['matches']} "
+        f"matches) and “{details['search_chinese']['q']}” "
+        f"({details['search_chinese']['matches']})",
+        f"moved {details['move']['units']} units",
+        f"export peak memory {details['csv']['export_peak_megabytes']} MB",
+    ]
+    http = details.get("http")
+    if isinstance(http, dict):
+        p99 = http["p99_milliseconds"]
+        parts.append(
+            f"p99 latency {p99['floor_http']} ms (floor), {p99['http_organization']} ms "
+            "(organization page)"
+        )
+    elif http:
+        parts.append(f"HTTP {http}")
+    return "; ".join(parts)
