@@ -1,7 +1,12 @@
 """Curation in the admin: who may enter, the tree, validation and deletes that never cascade."""
 
+import json
+import re
+from html import unescape
+
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 
 from registry.models import Organization, Post
 
@@ -75,6 +80,35 @@ def test_filters_by_kind_rank_and_tree(editor_client, seeded):
     npcsc_tree = pks({"tree": str(Organization.objects.get(pk="npcsc").tree_id)})
     assert len(npcsc_tree) == 22
     assert all(pk.startswith("npcsc") for pk in npcsc_tree)
+
+
+def _tree_script_context(html: str) -> dict:
+    match = re.search(r'draggable-admin.js" data-context="([^"]*)"', html)
+    return json.loads(unescape(match.group(1)))
+
+
+def test_the_drag_and_drop_script_gets_the_rows_on_the_page_only(editor_client):
+    call_command("generate_registry", organizations=400, people=20, seed=5, verbosity=0)
+    response = editor_client.get(CHANGELIST)
+    shown = [o.pk for o in response.context["cl"].result_list]
+    assert len(shown) == 100 < Organization.objects.count()
+    structure = _tree_script_context(response.content.decode())["treeStructure"]
+    assert sorted(pk for children in structure.values() for pk in children) == sorted(shown)
+    for parent, children in structure.items():
+        for pk in children:
+            assert str(Organization.objects.get(pk=pk).parent_id or 0) == str(parent)
+
+
+def test_the_tree_filter_lists_every_body_and_keeps_the_other_filters(editor_client, seeded):
+    npcsc = Organization.objects.get(pk="npcsc")
+    response = editor_client.get(CHANGELIST, {"tree": npcsc.tree_id, "kind__code__exact": "x"})
+    html = response.content.decode()
+    form = html[html.index('<form method="get" class="tree-filter">') :]
+    form = form[: form.index("</form>")]
+    assert f'<option value="{npcsc.tree_id}" selected>' in form
+    assert form.count("<option") == Organization.objects.roots().count() == 2
+    assert '<input type="hidden" name="kind__code__exact" value="x">' in form
+    assert 'name="tree"' not in form.replace('<select id="tree-filter-select" name="tree">', "")
 
 
 def test_change_form_uses_an_autocomplete_for_the_parent(editor_client, seeded):
