@@ -6,7 +6,7 @@ import codecs
 import itertools
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q, Sum
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
@@ -20,15 +20,22 @@ from .trees import children_by_parent, outline
 
 SEARCH_MAX_LENGTH = 200
 SEARCH_PAGE_SIZE = 50
+HOME_PAGE_SIZE = 30
 
 
 def home(request):
-    roots = list(Organization.objects.roots().with_labels())
-    offices = list(Organization.objects.filter(level=1).with_labels())
+    """The top-level bodies, a page at a time, each with its offices (the units right under
+    it) and how many departments and institutions each office has. The queries are the same
+    for any size of registry: one page of bodies, their offices, one grouped count."""
+    page = Paginator(Organization.objects.roots().with_labels(), HOME_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    roots = list(page.object_list)
+    offices = list(Organization.objects.filter(parent__in=[r.pk for r in roots]).with_labels())
     units_by_section = {
         (row["parent_id"], row["kind__section"]): row["total"]
         # order_by(): the tree manager's default ordering would split the GROUP BY per row.
-        for row in Organization.objects.filter(level=2)
+        for row in Organization.objects.filter(parent__in=[o.pk for o in offices])
         .order_by()
         .values("parent_id", "kind__section")
         .annotate(total=Count("pk"))
@@ -48,8 +55,15 @@ def home(request):
         }
         for root in roots
     ]
-    totals = {"organizations": Organization.objects.count(), "people": Person.objects.count()}
-    return render(request, "registry/home.html", {"bodies": bodies, "totals": totals})
+    # Every organization is in exactly one tree: the roots' nested sets count them all
+    # without reading the whole table.
+    organizations = Organization.objects.roots().aggregate(
+        total=Sum((F("rght") - F("lft") + 1) / 2)
+    )["total"]
+    totals = {"organizations": organizations or 0, "people": Person.objects.count()}
+    return render(
+        request, "registry/home.html", {"bodies": bodies, "totals": totals, "page": page}
+    )
 
 
 class OrganizationDetailView(DetailView):

@@ -1,11 +1,13 @@
 """The public, read-only pages."""
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from registry.models import Kind, Organization, OtherName, Post
+from registry.views import HOME_PAGE_SIZE
 
 from .html import outline
 
@@ -25,6 +27,20 @@ def test_home_lists_each_body_with_its_offices_and_their_counts(client, seeded):
     assert "17 departments · 8 directly affiliated institutions" in html
     assert "12 departments · 8 directly affiliated institutions" in html
     assert 'role="search"' in html
+
+
+def test_home_shows_bodies_a_page_at_a_time_and_counts_everything(client, db):
+    call_command("generate_registry", organizations=600, people=10, seed=2, verbosity=0)
+    roots = list(Organization.objects.roots().order_by("tree_id"))
+    assert len(roots) > HOME_PAGE_SIZE
+    first, second = _page(client, "/"), _page(client, "/?page=2")
+    assert "600 organizations and 10 people in the registry" in first
+    assert f"under {len(roots)} top-level bodies" in first
+    assert first.count('<section class="body"') == HOME_PAGE_SIZE
+    assert f'id="body-{roots[HOME_PAGE_SIZE - 1].pk}"' in first
+    assert f'id="body-{roots[HOME_PAGE_SIZE].pk}"' in second
+    assert f"{roots[0].get_descendant_count()} unit" in first
+    assert 'rel="next"' in first and 'rel="prev"' in second
 
 
 def test_organization_page_nests_departments_and_lists_institutions_apart(client, seeded):
