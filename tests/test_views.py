@@ -30,11 +30,11 @@ def test_home_lists_each_body_with_its_offices_and_their_counts(client, seeded):
 
 
 def test_home_shows_bodies_a_page_at_a_time_and_counts_everything(client, db):
-    call_command("generate_registry", organizations=600, people=10, seed=2, verbosity=0)
+    call_command("generate_registry", organizations=1000, people=10, seed=2, verbosity=0)
     roots = list(Organization.objects.roots().order_by("tree_id"))
     assert len(roots) > HOME_PAGE_SIZE
     first, second = _page(client, "/"), _page(client, "/?page=2")
-    assert "600 organizations and 10 people in the registry" in first
+    assert "1000 organizations and 10 people in the registry" in first
     assert f"under {len(roots)} top-level bodies" in first
     assert first.count('<section class="body"') == HOME_PAGE_SIZE
     assert f'id="body-{roots[HOME_PAGE_SIZE - 1].pk}"' in first
