@@ -57,3 +57,32 @@ def test_production_refuses_to_start_without_a_required_variable(missing):
     result = _run("config.settings.prod", **env)
     assert result.returncode != 0
     assert f"The environment variable {missing} is required" in result.stderr
+
+
+PRINT_CONNECTION = (
+    "import django; django.setup(); from django.conf import settings; "
+    "d = settings.DATABASES['default']; print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "60 True"), ("0", "0 True")])
+def test_production_keeps_database_connections_between_requests(value, expected):
+    env = {
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "registry.example.org",
+        "DATABASE_URL": "postgres://registry@127.0.0.1:5432/registry",
+    }
+    if value is not None:
+        env["CONN_MAX_AGE"] = value
+    environment = {k: v for k, v in os.environ.items() if k != "CONN_MAX_AGE"}
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings.prod", **env)
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_CONNECTION],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

@@ -10,7 +10,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE
+from .base import DATABASES, MIDDLEWARE
 
 
 def _required(name: str) -> str:
@@ -51,6 +51,12 @@ SECRET_KEY = _required("SECRET_KEY")
 ALLOWED_HOSTS = [host.strip() for host in _required("ALLOWED_HOSTS").split(",") if host.strip()]
 _required("DATABASE_URL")  # read by base.py; checked here so it cannot silently fall back
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+
+# Keep each worker's database connection between requests: opening a PostgreSQL connection
+# costs more than rendering a typical page. Checked before reuse, so a restarted database
+# costs one failed check, not a failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = _number("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 
 def _cache(url: str) -> dict:
