@@ -129,8 +129,15 @@ class Source(models.Model):
 class OrganizationQuerySet(TreeQuerySet):
     def with_labels(self) -> OrganizationQuerySet:
         """Everything a list line shows: kind, rank and the names in parentheses."""
+        # A list attribute rather than the related manager's cache: Django builds a manager and
+        # a queryset per organization for the latter, which on a page of a thousand units costs
+        # more than the rest of each line.
         return self.select_related("kind", "rank").prefetch_related(
-            models.Prefetch("other_names", queryset=OtherName.objects.order_by("position", "pk"))
+            models.Prefetch(
+                "other_names",
+                queryset=OtherName.objects.order_by("position", "pk"),
+                to_attr="prefetched_other_names",
+            )
         )
 
     def lock_tree_writes(self) -> None:
@@ -227,11 +234,17 @@ class Organization(MPTTModel):
         return reverse("registry:organization", kwargs={"pk": self.pk})
 
     @property
+    def other_names_in_order(self) -> list[OtherName]:
+        """The other names, in their order; prefetched by `with_labels()`."""
+        prefetched = getattr(self, "prefetched_other_names", None)
+        return prefetched if prefetched is not None else list(self.other_names.all())
+
+    @property
     def parenthetical(self) -> list[str]:
         """What the sources write in parentheses after the name: second names and numbered
         designations in their order, then the rank."""
         shown = (OtherName.Type.SECOND_NAME, OtherName.Type.DESIGNATION)
-        parts = [other.name for other in self.other_names.all() if other.name_type in shown]
+        parts = [o.name for o in self.other_names_in_order if o.name_type in shown]
         if self.rank_id:
             parts.append(self.rank.name)
         return parts
@@ -239,7 +252,7 @@ class Organization(MPTTModel):
     @property
     def short_name(self) -> str:
         """The first abbreviation (e.g. CPPCC), else the name."""
-        for other in self.other_names.all():
+        for other in self.other_names_in_order:
             if other.name_type == OtherName.Type.ABBREVIATION:
                 return other.name
         return self.name

@@ -9,6 +9,8 @@ from django.core.paginator import Paginator
 from django.db.models import Count, F, Prefetch, Q, Sum
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.generic import DetailView
 
@@ -16,11 +18,13 @@ from .charts import organization_chart
 from .csvcodec import csv_lines
 from .exports import organization_rows, post_rows
 from .models import Holding, Kind, Organization, Person, Succession
-from .trees import children_by_parent, outline
+from .trees import OutlineRow, children_by_parent, outline
 
 SEARCH_MAX_LENGTH = 200
 SEARCH_PAGE_SIZE = 50
 HOME_PAGE_SIZE = 30
+# Identifiers are lowercase: this never occurs in a URL as an identifier.
+URL_SENTINEL = "IDENTIFIER"
 
 
 def home(request):
@@ -90,8 +94,12 @@ class OrganizationDetailView(DetailView):
             posts=organization.posts.prefetch_related(
                 Prefetch("holdings", queryset=Holding.objects.select_related("person"))
             ),
-            departments=outline([c for c in direct if not c.kind.is_affiliated], children),
-            affiliated=outline([c for c in direct if c.kind.is_affiliated], children),
+            departments=_outline_html(
+                outline([c for c in direct if not c.kind.is_affiliated], children)
+            ),
+            affiliated=_outline_html(
+                outline([c for c in direct if c.kind.is_affiliated], children)
+            ),
             predecessors=[link for link in links if link.successor_id == organization.pk],
             successors=[link for link in links if link.predecessor_id == organization.pk],
             citations=organization.citations.select_related("source"),
@@ -99,6 +107,27 @@ class OrganizationDetailView(DetailView):
             chart=mark_safe(organization_chart(organization, children)) if direct else "",
         )
         return context
+
+
+def _outline_html(rows: list[OutlineRow]) -> str:
+    """Nested lists of links to the units in `rows`, each with what the sources write in
+    parentheses. Built here rather than in a template: a large unit has thousands of lines,
+    and the template engine (with a URL reversal per line) costs several times more."""
+    if not rows:
+        return ""
+    before, after = reverse("registry:organization", kwargs={"pk": URL_SENTINEL}).split(
+        URL_SENTINEL
+    )
+    html = []
+    for row in rows:
+        node = row.node
+        html.append("<ul>" if row.opens else "</li>")
+        html.append(f'\n<li><a href="{before}{node.pk}{after}">{escape(node.name)}</a>')
+        parts = node.parenthetical
+        if parts:
+            html.append(f' <span class="aside">({escape(", ".join(parts))})</span>')
+        html.append("</li></ul>" * len(row.closes))
+    return mark_safe("".join(html))
 
 
 def organization_chart_svg(request, pk):
