@@ -7,6 +7,8 @@ from html import unescape
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from registry.models import Organization, Post
 
@@ -97,6 +99,21 @@ def test_the_drag_and_drop_script_gets_the_rows_on_the_page_only(editor_client):
     for parent, children in structure.items():
         for pk in children:
             assert str(Organization.objects.get(pk=pk).parent_id or 0) == str(parent)
+
+
+def _changelist_queries(client, params: dict) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(CHANGELIST, params).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("params", [{}, {"kind__code__exact": "internal-department"}])
+def test_changelist_queries_do_not_grow_with_the_registry(editor_client, params):
+    call_command("generate_registry", organizations=60, people=20, seed=6, verbosity=0)
+    small = _changelist_queries(editor_client, params)
+    call_command("generate_registry", organizations=1500, people=20, seed=7, verbosity=0)
+    assert Organization.objects.count() > 1500
+    assert _changelist_queries(editor_client, params) == small
 
 
 def test_the_tree_filter_lists_every_body_and_keeps_the_other_filters(editor_client, seeded):

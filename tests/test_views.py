@@ -43,6 +43,14 @@ def test_home_shows_bodies_a_page_at_a_time_and_counts_everything(client, db):
     assert 'rel="next"' in first and 'rel="prev"' in second
 
 
+@pytest.mark.parametrize("url", ["/", "/?page=2", "/search/?q=Division", "/search/?q=处"])
+def test_home_and_search_queries_do_not_grow_with_the_registry(client, db, url):
+    call_command("generate_registry", organizations=1000, people=10, seed=2, verbosity=0)
+    small = _queries_for(client, url)
+    call_command("generate_registry", organizations=3000, people=10, seed=8, verbosity=0)
+    assert _queries_for(client, url) == small
+
+
 def test_organization_page_nests_departments_and_lists_institutions_apart(client, seeded):
     html = _page(client, CPPCC_OFFICE)
     departments = outline(html, "departments")
