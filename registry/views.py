@@ -23,6 +23,19 @@ from .trees import OutlineRow, children_by_parent, outline
 SEARCH_MAX_LENGTH = 200
 SEARCH_PAGE_SIZE = 50
 HOME_PAGE_SIZE = 30
+# What the departments lists and the chart show of each unit below the page's: a large unit has
+# thousands, and every field left out is work not done for each of them.
+OUTLINE_FIELDS = (
+    "id",
+    "parent",
+    "name",
+    "kind",
+    "rank",
+    "tree_id",
+    "lft",
+    "rght",
+    "level",
+)
 # Identifiers are lowercase: this never occurs in a URL as an identifier.
 URL_SENTINEL = "IDENTIFIER"
 
@@ -81,7 +94,7 @@ class OrganizationDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         organization = self.object
-        descendants = list(organization.get_descendants().with_labels())
+        descendants = list(organization.get_descendants().with_labels().only(*OUTLINE_FIELDS))
         children = children_by_parent(descendants)
         direct = children.get(organization.pk, [])
         links = list(
@@ -133,7 +146,7 @@ def _outline_html(rows: list[OutlineRow]) -> str:
 def organization_chart_svg(request, pk):
     """The organization chart as a standalone SVG file (links are absolute, for reports)."""
     organization = get_object_or_404(Organization.objects.with_labels(), pk=pk)
-    descendants = list(organization.get_descendants().with_labels())
+    descendants = list(organization.get_descendants().with_labels().only(*OUTLINE_FIELDS))
     svg = organization_chart(
         organization,
         children_by_parent(descendants),

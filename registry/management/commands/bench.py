@@ -452,7 +452,7 @@ class Measurement:
                 for name, values in latency.items()
             },
             "workers": 2,
-            "connections": 8,
+            "connections": 4,
             "seconds_per_run": self.options["http_seconds"],
         }
 
@@ -590,13 +590,13 @@ WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 def _wrk(wrk: str, url: str, seconds: float) -> tuple[float, float]:
-    """Requests per second and p99 latency (seconds) of `url` under wrk: 2 threads, 8
+    """Requests per second and p99 latency (seconds) of `url` under wrk: 2 threads, 4
     connections, the proxy's X-Forwarded-Proto header."""
     output = subprocess.run(
         [
             wrk,
             "--threads=2",
-            "--connections=8",
+            "--connections=4",
             f"--duration={max(1, round(seconds))}s",
             "--latency",
             "--header=X-Forwarded-Proto: https",
