@@ -146,6 +146,10 @@ class OrganizationQuerySet(TreeQuerySet):
         Concurrent nested-set updates corrupt trees (django-mptt #236), and `atomic()` alone does
         not prevent it. On PostgreSQL this takes a table lock that conflicts with other writers
         but never with readers; SQLite already allows one writer at a time.
+
+        Take it before the transaction writes any registry row: from its first write until it
+        ends, a transaction holds the change stamp's row (`ChangeStamp`), which the tree writer
+        holding this lock may be waiting for.
         """
         if not transaction.get_connection().in_atomic_block:
             raise RuntimeError("Tree writes must run inside transaction.atomic().")
@@ -498,3 +502,27 @@ class Holding(models.Model):
                     f"({self.start.display()})."
                 }
             )
+
+
+class ChangeStamp(models.Model):
+    """One row that moves on whenever any registry data changes, for HTTP caching.
+
+    Public pages are rendered from many tables, so no single row's timestamp says whether a page
+    is still current. Database triggers (migration 0003) bump this row in the same transaction
+    as every insert, update or delete on a registry table, whatever wrote it (admin, CSV import
+    by COPY, loaddata, a history restore, raw SQL, another process), so `registry.caching` can
+    answer "has anything changed?" with one indexed read. Nothing in Python writes it.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0, help_text="Bumped by every registry write.")
+    changed = models.DateTimeField(help_text="When the last registry write's transaction ran.")
+
+    class Meta:
+        db_table = "registry_change_stamp"
+        # Bookkeeping, not curated data: no admin, no permissions for the staff roles.
+        default_permissions = ()
+        constraints = (models.CheckConstraint(condition=Q(id=1), name="change_stamp_single_row"),)
+
+    def __str__(self) -> str:
+        return f"registry version {self.version}"

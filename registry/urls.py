@@ -1,19 +1,26 @@
 from django.urls import path
 
 from . import views
+from .caching import public_page
 
 app_name = "registry"
 
+# Every page here is public and the same for everyone: each is served with the registry's ETag
+# and may be held briefly by a CDN (caching.py).
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("organizations/<slug:pk>/", views.OrganizationDetailView.as_view(), name="organization"),
+    path("", public_page(views.home), name="home"),
+    path(
+        "organizations/<slug:pk>/",
+        public_page(views.OrganizationDetailView.as_view()),
+        name="organization",
+    ),
     path(
         "organizations/<slug:pk>/chart.svg",
-        views.organization_chart_svg,
+        public_page(views.organization_chart_svg),
         name="organization-chart",
     ),
-    path("people/<slug:pk>/", views.PersonDetailView.as_view(), name="person"),
-    path("search/", views.search, name="search"),
-    path("organizations.csv", views.organizations_csv, name="organizations-csv"),
-    path("posts.csv", views.posts_csv, name="posts-csv"),
+    path("people/<slug:pk>/", public_page(views.PersonDetailView.as_view()), name="person"),
+    path("search/", public_page(views.search), name="search"),
+    path("organizations.csv", public_page(views.organizations_csv), name="organizations-csv"),
+    path("posts.csv", public_page(views.posts_csv), name="posts-csv"),
 ]

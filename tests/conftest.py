@@ -1,4 +1,4 @@
-"""Shared fixtures: the seed registry, small tree builders and staff clients."""
+"""Shared fixtures: the seed registry, small tree builders, staff clients and admin forms."""
 
 from __future__ import annotations
 
@@ -42,6 +42,34 @@ def assert_tree_valid() -> None:
     before = tree_snapshot()
     Organization.objects.rebuild()
     assert tree_snapshot() == before
+
+
+def admin_form_data(page) -> dict:
+    """What a browser would submit for the admin form on `page`, inlines included."""
+
+    def values(form) -> dict:
+        data = {}
+        for name in form.fields:
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            data[form.add_prefix(name)] = value
+        return data
+
+    data = values(page.context["adminform"].form)
+    for inline in page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data |= values(formset.management_form)
+        for form in formset.forms:
+            data |= values(form)
+    return data
+
+
+def admin_submit(client, url: str, **changes):
+    """Open an admin form, change some fields, submit it; return the response."""
+    page = client.get(url)
+    assert page.status_code == 200
+    return client.post(url, admin_form_data(page) | changes)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from reversion.models import Revision, Version
 
 from registry.models import Holding, Organization, OtherName, Person, Post
 
-from .conftest import assert_tree_valid
+from .conftest import admin_form_data, admin_submit, assert_tree_valid
 from .csvtools import export_text, parse, write
 
 CHANGELIST = "/admin/registry/organization/"
@@ -26,36 +26,8 @@ def _snapshot(pk: str) -> tuple:
     return organization, posts
 
 
-def _form_data(page) -> dict:
-    """What a browser would submit for the admin form on `page`, inlines included."""
-
-    def values(form) -> dict:
-        data = {}
-        for name in form.fields:
-            value = form[name].value()
-            if value is None or value is False:
-                continue
-            data[form.add_prefix(name)] = value
-        return data
-
-    data = values(page.context["adminform"].form)
-    for inline in page.context["inline_admin_formsets"]:
-        formset = inline.formset
-        data |= values(formset.management_form)
-        for form in formset.forms:
-            data |= values(form)
-    return data
-
-
-def _submit(client, url: str, **changes):
-    """Open an admin form, change some fields, submit it; return the response."""
-    page = client.get(url)
-    assert page.status_code == 200
-    return client.post(url, _form_data(page) | changes)
-
-
 def _admin_edit(client, pk: str, **changes):
-    response = _submit(client, f"{CHANGELIST}{pk}/change/", **changes)
+    response = admin_submit(client, f"{CHANGELIST}{pk}/change/", **changes)
     assert response.status_code == 302, response.context["adminform"].form.errors
     return response
 
@@ -87,7 +59,7 @@ def test_reverting_restores_the_earlier_version_and_keeps_the_tree_valid(editor_
     assert (
         Organization.objects.get(pk=pk).name == "Research Department"
     )  # a preview changes nothing
-    data = _form_data(preview)
+    data = admin_form_data(preview)
     response = editor_client.post(f"{CHANGELIST}{pk}/history/{original.pk}/", data)
     assert response.status_code == 302
     restored = Organization.objects.get(pk=pk)
@@ -128,7 +100,7 @@ def test_a_deleted_organization_is_recovered_with_its_names_and_posts(editor_cli
     recover_list = editor_client.get(f"{CHANGELIST}recover/").content.decode()
     assert "Archive" in recover_list
     version = Version.objects.get_deleted(Organization).get(object_id=unit.pk)
-    response = _submit(editor_client, f"{CHANGELIST}recover/{version.pk}/")
+    response = admin_submit(editor_client, f"{CHANGELIST}recover/{version.pk}/")
     assert response.status_code == 302
     assert _snapshot(unit.pk) == before
     assert_tree_valid()

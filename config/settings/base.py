@@ -119,6 +119,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
+# Public pages and CSV downloads (registry/caching.py): how long a shared cache (a CDN) may
+# serve one before revalidating it. Browsers always revalidate; an unchanged page costs a 304.
+PUBLIC_PAGE_CACHE_SECONDS = 60
+
 # The seed documents and the fixtures made from them.
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 

@@ -10,7 +10,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MIDDLEWARE
+from .base import DATABASES, MIDDLEWARE, PUBLIC_PAGE_CACHE_SECONDS
 
 
 def _required(name: str) -> str:
@@ -71,6 +71,9 @@ def _cache(url: str) -> dict:
 
 
 CACHES = {"default": _cache(os.environ.get("CACHE_URL", "").strip())}
+
+# How long the CDN in front of the site may serve a public page before revalidating it.
+PUBLIC_PAGE_CACHE_SECONDS = _number("PUBLIC_PAGE_CACHE_SECONDS", default=PUBLIC_PAGE_CACHE_SECONDS)
 
 # HTTPS. The proxy terminates TLS and says which scheme the client used.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

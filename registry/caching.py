@@ -1,0 +1,137 @@
+"""HTTP caching of the public pages and CSV downloads.
+
+Every public response carries an ETag naming the state of the whole registry (the change stamp
+that database triggers move on with every write, see `ChangeStamp`) and of the deployed code.
+A request whose If-None-Match still matches gets a 304 after that one read, before the view
+runs. Cache-Control lets browsers keep a copy but revalidate it every time (`max-age=0`), and
+lets a shared cache (a CDN) serve it for `PUBLIC_PAGE_CACHE_SECONDS` before revalidating.
+
+No Last-Modified: HTTP dates have a resolution of one second, so two changes within the same
+second would leave a client that fetched between them with a stale page it could not tell
+apart; the ETag has no such gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import cache, wraps
+from pathlib import Path
+
+import django
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import has_vary_header, patch_cache_control
+from django.views.decorators.http import condition
+
+from .models import ChangeStamp
+
+# The trigger function of migration 0003 bumps the stamp once per transaction and notes that it
+# did in this transaction-local setting. Reading the stamp clears the note, so that a write
+# later in the same transaction (tests run whole in one) is seen; the join makes PostgreSQL
+# clear it even when the row is missing. SQLite's row triggers bump on every row instead.
+STAMPED_SETTING = "registry.change_stamped"
+_STAMP = ChangeStamp._meta.db_table
+_READ_STAMP = f"SELECT version, changed FROM {_STAMP} WHERE id = 1"
+_READ_STAMP_POSTGRESQL = (
+    f"SELECT stamp.version, stamp.changed, set_config('{STAMPED_SETTING}', '', true) "
+    f"FROM (VALUES (1)) AS one (id) LEFT JOIN {_STAMP} AS stamp ON stamp.id = one.id"
+)
+
+_APP = Path(__file__).resolve().parent
+
+
+def _code_files() -> dict[str, Path]:
+    """Everything deployed that shapes a public page's bytes, by its name in the source tree
+    (not its path on disk, which differs between installations)."""
+    config = Path(settings.BASE_DIR) / "config"
+    patterns = (
+        (_APP, ("*.py", "templates/**/*", "static/**/*")),  # pages name the CSS by its hash
+        (config, ("**/*.py",)),
+    )
+    return {
+        path.relative_to(root.parent).as_posix(): path
+        for root, globs in patterns
+        for pattern in globs
+        for path in root.glob(pattern)
+        if path.is_file()
+    }
+
+
+def _hash_code() -> str:
+    digest = hashlib.sha256(django.get_version().encode())
+    for name, path in sorted(_code_files().items()):
+        digest.update(b"\0" + name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@cache
+def _deployed_code() -> str:
+    return _hash_code()
+
+
+def code_fingerprint() -> str:
+    """A digest of the code and templates: a deploy that changes how pages look must not be
+    answered with a 304 for a page rendered by the old code.
+
+    Computed once per process from file contents (not times), so every worker of one deploy
+    agrees. In development (DEBUG) every time, as templates are edited under a running server.
+    """
+    return _hash_code() if settings.DEBUG else _deployed_code()
+
+
+def registry_etag(request: HttpRequest, *args, **kwargs) -> str | None:
+    """The ETag of every public response: one single-row read.
+
+    None (no validator, the page is rendered in full) if the stamp row is missing, as it is
+    after a test flush until the next write recreates it.
+    """
+    with connection.cursor() as cursor:
+        postgresql = connection.vendor == "postgresql"
+        cursor.execute(_READ_STAMP_POSTGRESQL if postgresql else _READ_STAMP)
+        version, changed, *_ = cursor.fetchone() or (None, None)
+    if version is None:
+        return None
+    # The time tells a recreated stamp (counting from 1 again) from the earlier one.
+    token = hashlib.sha256(f"{version}|{changed}|{code_fingerprint()}".encode()).hexdigest()
+    # Weak: the same state always gives equivalent pages, not necessarily the same bytes (rows
+    # with equal sort keys may come back in another order).
+    return f'W/"{version}-{token[:20]}"'
+
+
+def _personal(request: HttpRequest, response: HttpResponseBase) -> bool:
+    """Whether the response depends on who asked, so a shared cache must not keep it: it sets
+    a cookie, varies by Cookie, or the session or CSRF token was used (the middleware adds the
+    cookie and Vary after the view)."""
+    session = getattr(request, "session", None)
+    return bool(
+        response.cookies
+        or has_vary_header(response, "Cookie")
+        or (session is not None and session.accessed)
+        or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+    )
+
+
+def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Serve `view` with the registry's ETag (304 when it still matches, before the view runs)
+    and a Cache-Control that lets a CDN hold it for `PUBLIC_PAGE_CACHE_SECONDS`."""
+    conditional = condition(etag_func=registry_etag)(view)
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        response = conditional(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD"):
+            return response
+        if _personal(request, response):
+            patch_cache_control(response, private=True)
+        else:
+            patch_cache_control(
+                response,
+                public=True,
+                max_age=0,
+                s_maxage=settings.PUBLIC_PAGE_CACHE_SECONDS,
+            )
+        return response
+
+    return wrapped

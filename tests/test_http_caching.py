@@ -1,0 +1,355 @@
+"""HTTP caching: public responses carry the registry's ETag, an unchanged page is answered with a
+304 after one query, and every way of changing registry data makes the next request a 200 with
+the new content."""
+
+from __future__ import annotations
+
+import pytest
+import reversion
+from django.apps import apps
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.db import connection, transaction
+from django.http import HttpResponse
+from django.test import Client
+from django.utils.cache import has_vary_header
+from reversion.models import Version
+
+from registry import caching
+from registry.models import ChangeStamp, Organization
+from registry.services import csv_import
+
+from .conftest import admin_form_data, admin_submit
+from .csvtools import export_text, parse, write
+
+CHANGELIST = "/admin/registry/organization/"
+OFFICE = "/organizations/npcsc-general-office/"
+RESEARCH_OFFICE = "/organizations/cppcc-go-research-office/"
+PUBLIC_URLS = (
+    "/",
+    RESEARCH_OFFICE,
+    "/organizations/cppcc-general-office/chart.svg",
+    "/people/liu-qi/",
+    "/search/?q=research",
+    "/organizations.csv",
+    "/posts.csv?root=npcsc-general-office&excel=1",
+)
+
+
+@pytest.fixture
+def reader() -> Client:
+    """An anonymous visitor (the staff clients share the `client` fixture)."""
+    return Client()
+
+
+def _body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def _cache_control(response) -> set[str]:
+    return {part.strip() for part in response["Cache-Control"].split(",")}
+
+
+def _fetch(client: Client, url: str) -> tuple[str, str]:
+    """The ETag and content of a full response."""
+    response = client.get(url)
+    assert response.status_code == 200
+    return response["ETag"], _body(response)
+
+
+def _revalidate(client: Client, url: str, etag: str):
+    return client.get(url, headers={"if-none-match": etag})
+
+
+def _changed(client: Client, url: str, etag: str) -> str:
+    """Revalidate `url` and insist on a full response with a new ETag; return its content."""
+    response = _revalidate(client, url, etag)
+    assert response.status_code == 200
+    assert response["ETag"] != etag
+    return _body(response)
+
+
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_a_public_response_has_an_etag_and_lets_a_cdn_hold_it(reader, seeded, url):
+    response = reader.get(url)
+    assert response.status_code == 200
+    assert response["ETag"].startswith('W/"')
+    assert _cache_control(response) == {"public", "max-age=0", "s-maxage=60"}
+
+
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_an_unchanged_page_is_answered_304_with_one_query(
+    reader, seeded, url, django_assert_num_queries
+):
+    etag, _ = _fetch(reader, url)
+    with django_assert_num_queries(1):
+        response = _revalidate(reader, url, etag)
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert _cache_control(response) == {"public", "max-age=0", "s-maxage=60"}
+
+
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_public_pages_set_no_cookie_and_do_not_vary_by_it_even_for_staff(
+    editor_client, seeded, url
+):
+    response = editor_client.get(url)
+    assert response.status_code == 200
+    assert not response.cookies
+    assert not has_vary_header(response, "Cookie")
+    assert "public" in _cache_control(response)
+
+
+def test_the_cdn_lifetime_is_a_setting(reader, seeded, settings):
+    settings.PUBLIC_PAGE_CACHE_SECONDS = 300
+    assert "s-maxage=300" in _cache_control(reader.get("/"))
+
+
+def test_a_response_that_depends_on_the_visitor_is_never_public(rf, db):
+    def view(request):
+        request.session["seen"] = True
+        return HttpResponse("hello")
+
+    request = rf.get("/")
+    SessionMiddleware(lambda request: HttpResponse()).process_request(request)
+    response = caching.public_page(view)(request)
+    assert "private" in _cache_control(response)
+    assert "public" not in _cache_control(response)
+
+
+def test_the_admin_is_not_cached(editor_client, seeded):
+    response = editor_client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert not response.has_header("ETag")
+    assert "public" not in response.get("Cache-Control", "")
+
+
+# --- Every way of writing invalidates at once -----------------------------------------------
+
+
+def test_an_admin_edit_is_seen_at_once(reader, editor_client, seeded):
+    etag, _ = _fetch(reader, RESEARCH_OFFICE)
+    response = admin_submit(
+        editor_client, f"{CHANGELIST}cppcc-go-research-office/change/", name="Policy Office"
+    )
+    assert response.status_code == 302
+    assert "<h1>Policy Office</h1>" in _changed(reader, RESEARCH_OFFICE, etag)
+
+
+def test_an_admin_inline_edit_is_seen_at_once(reader, editor_client, seeded):
+    etag, _ = _fetch(reader, RESEARCH_OFFICE)
+    url = f"{CHANGELIST}cppcc-go-research-office/change/"
+    data = admin_form_data(editor_client.get(url))
+    data |= {
+        "other_names-TOTAL_FORMS": "1",
+        "other_names-0-name": "政协办公厅研究室",
+        "other_names-0-name_type": "translation",
+        "other_names-0-language": "zh-Hans",
+        "other_names-0-position": "9",
+    }
+    assert editor_client.post(url, data).status_code == 302
+    assert "政协办公厅研究室" in _changed(reader, RESEARCH_OFFICE, etag)
+
+
+def test_a_drag_and_drop_move_is_seen_at_once(reader, editor_client, seeded):
+    etag, html = _fetch(reader, OFFICE)
+    assert html.index(">Secretariat<") < html.index("Trade Union of the NPCSC")
+    response = editor_client.post(
+        CHANGELIST,
+        {
+            "cmd": "move_node",
+            "cut_item": "npcsc-go-trade-union",
+            "pasted_on": "npcsc-go-secretariat",
+            "position": "left",
+        },
+    )
+    assert response.content == b"OK, moved."
+    html = _changed(reader, OFFICE, etag)
+    assert html.index("Trade Union of the NPCSC") < html.index(">Secretariat<")
+
+
+def test_a_csv_import_is_seen_at_once(reader, seeded):
+    etag, _ = _fetch(reader, OFFICE)
+    rows = parse(export_text())
+    for row in rows:
+        if row["id"] == "npcsc-go-secretariat":
+            row["name"] = "Secretariat Bureau"
+            new = row | {"id": "npcsc-go-archive", "name": "Archive", "predecessors": ""}
+    rows.append(new)
+    report = csv_import("organizations", write(rows), file_name="changes.csv")
+    assert report.applied
+    assert report.count("new") == 1
+    html = _changed(reader, OFFICE, etag)
+    assert "Secretariat Bureau" in html
+    assert 'href="/organizations/npcsc-go-archive/"' in html
+
+
+def test_a_history_revert_is_seen_at_once_and_its_preview_changes_nothing(
+    reader, editor_client, seeded
+):
+    pk = "cppcc-go-research-office"
+    with reversion.create_revision():
+        reversion.add_to_revision(Organization.objects.get(pk=pk))
+    original = Version.objects.get_for_object(Organization.objects.get(pk=pk)).first()
+    Organization.objects.filter(pk=pk).update(name="Research Department")
+    etag, html = _fetch(reader, RESEARCH_OFFICE)
+    assert "<h1>Research Department</h1>" in html
+
+    url = f"{CHANGELIST}{pk}/history/{original.pk}/"
+    preview = editor_client.get(url)
+    assert preview.status_code == 200
+    # The preview restores the old version inside a transaction it rolls back.
+    assert _revalidate(reader, RESEARCH_OFFICE, etag).status_code == 304
+
+    assert editor_client.post(url, admin_form_data(preview)).status_code == 302
+    assert "<h1>Research Office</h1>" in _changed(reader, RESEARCH_OFFICE, etag)
+
+
+def test_a_recovered_organization_is_seen_at_once(reader, editor_client, seeded):
+    with reversion.create_revision():
+        Organization.objects.create(
+            id="npcsc-go-archive",
+            name="Archive",
+            kind_id="internal-department",
+            parent=Organization.objects.get(pk="npcsc-general-office"),
+        )
+    editor_client.post(f"{CHANGELIST}npcsc-go-archive/delete/", {"post": "yes"})
+    assert not Organization.objects.filter(pk="npcsc-go-archive").exists()
+    etag, html = _fetch(reader, OFFICE)
+    assert "Archive" not in html
+
+    version = Version.objects.get_deleted(Organization).get(object_id="npcsc-go-archive")
+    response = admin_submit(editor_client, f"{CHANGELIST}recover/{version.pk}/")
+    assert response.status_code == 302
+    assert 'href="/organizations/npcsc-go-archive/"' in _changed(reader, OFFICE, etag)
+
+
+def test_a_person_edit_is_seen_at_once(reader, editor_client, seeded):
+    etag, _ = _fetch(reader, "/people/liu-qi/")
+    response = admin_submit(editor_client, "/admin/registry/person/liu-qi/change/", name_zh="刘奇")
+    assert response.status_code == 302
+    assert "刘奇" in _changed(reader, "/people/liu-qi/", etag)
+
+
+def test_a_kind_rename_is_seen_at_once_on_organization_pages(reader, editor_client, seeded):
+    etag, _ = _fetch(reader, RESEARCH_OFFICE)
+    response = admin_submit(
+        editor_client, "/admin/registry/kind/internal-department/change/", name="Internal unit"
+    )
+    assert response.status_code == 302
+    assert "<dt>Kind</dt><dd>Internal unit</dd>" in _changed(reader, RESEARCH_OFFICE, etag)
+
+
+def test_a_raw_sql_update_is_seen_at_once(reader, seeded):
+    """No model code runs: only the database trigger can tell."""
+    etag, _ = _fetch(reader, RESEARCH_OFFICE)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Organization._meta.db_table} SET location = %s WHERE id = %s",
+            ["No. 1 Example Street", "cppcc-go-research-office"],
+        )
+    assert "No. 1 Example Street" in _changed(reader, RESEARCH_OFFICE, etag)
+
+
+def test_two_writes_in_one_transaction_with_a_read_between_are_both_seen(reader, seeded):
+    """PostgreSQL bumps the stamp once per transaction, unless it was read in between."""
+    with transaction.atomic():
+        Organization.objects.filter(pk="cppcc-go-research-office").update(type="First")
+        etag, _ = _fetch(reader, RESEARCH_OFFICE)
+        Organization.objects.filter(pk="cppcc-go-research-office").update(type="Second")
+        assert "Second" in _changed(reader, RESEARCH_OFFICE, etag)
+
+
+class _Abandoned(Exception):
+    pass
+
+
+def test_a_rolled_back_write_leaves_the_etag_unchanged(reader, seeded):
+    etag, _ = _fetch(reader, RESEARCH_OFFICE)
+    with pytest.raises(_Abandoned), transaction.atomic():
+        Organization.objects.filter(pk="cppcc-go-research-office").update(name="Never kept")
+        raise _Abandoned
+    assert _revalidate(reader, RESEARCH_OFFICE, etag).status_code == 304
+
+
+def _registry_tables() -> list[str]:
+    return sorted(
+        model._meta.db_table
+        for model in apps.get_app_config("registry").get_models(include_auto_created=True)
+        if model is not ChangeStamp
+    )
+
+
+def _triggered_operations(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT event_manipulation FROM information_schema.triggers "
+                "WHERE event_object_table = %s AND action_statement LIKE %s",
+                [table, "%registry_change_stamp_bump%"],
+            )
+            return {operation for (operation,) in cursor.fetchall()}
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [table]
+        )
+        return {
+            operation
+            for (sql,) in cursor.fetchall()
+            for operation in ("INSERT", "UPDATE", "DELETE")
+            if f"AFTER {operation} ON {table}" in sql and "registry_change_stamp" in sql
+        }
+
+
+@pytest.mark.parametrize("table", _registry_tables())
+def test_every_registry_table_bumps_the_stamp_on_every_write(db, table):
+    assert _triggered_operations(table) == {"INSERT", "UPDATE", "DELETE"}
+
+
+def test_pages_work_without_the_stamp_row_and_the_next_write_brings_it_back(reader, seeded):
+    ChangeStamp.objects.all().delete()  # as a test flush leaves it
+    response = reader.get(RESEARCH_OFFICE)
+    assert response.status_code == 200
+    assert not response.has_header("ETag")
+    Organization.objects.filter(pk="cppcc-go-research-office").update(type="Changed")
+    assert reader.get(RESEARCH_OFFICE).has_header("ETag")
+
+
+# --- A deploy invalidates too ---------------------------------------------------------------
+
+
+def test_the_code_fingerprint_covers_templates_stylesheet_and_views():
+    files = caching._code_files()
+    for name in (
+        "registry/templates/registry/organization_detail.html",
+        "registry/static/registry/site.css",
+        "registry/views.py",
+        "config/settings/base.py",
+    ):
+        assert name in files
+
+
+def test_a_deploy_that_changes_a_template_changes_the_etag(reader, seeded, monkeypatch, tmp_path):
+    etag, _ = _fetch(reader, "/")
+    files = caching._code_files()
+    name = "registry/templates/registry/home.html"
+    edited = tmp_path / "home.html"
+    edited.write_bytes(files[name].read_bytes() + b"<!-- edited -->")
+    monkeypatch.setattr(caching, "_code_files", lambda: files | {name: edited})
+    caching._deployed_code.cache_clear()
+    try:
+        assert _revalidate(reader, "/", etag).status_code == 200
+    finally:
+        monkeypatch.undo()
+        caching._deployed_code.cache_clear()
+
+
+def test_the_code_is_hashed_once_per_process_not_per_request(reader, seeded, monkeypatch):
+    etag, _ = _fetch(reader, "/")
+
+    def unexpected():
+        raise AssertionError("hashed the code again")
+
+    monkeypatch.setattr(caching, "_code_files", unexpected)
+    assert _revalidate(reader, "/", etag).status_code == 304
