@@ -6,6 +6,10 @@ A request whose If-None-Match still matches gets a 304 after that one read, befo
 runs. Cache-Control lets browsers keep a copy but revalidate it every time (`max-age=0`), and
 lets a shared cache (a CDN) serve it for `PUBLIC_PAGE_CACHE_SECONDS` before revalidating.
 
+The server keeps each rendered page too, under a key made of the ETag and the URL, for
+`PUBLIC_PAGE_RENDER_CACHE_SECONDS`: while the registry is unchanged, a page costs the one read
+of the stamp and a cache lookup, and any change is a new ETag, so a new key, at once.
+
 No Last-Modified: HTTP dates have a resolution of one second, so two changes within the same
 second would leave a client that fetched between them with a stale page it could not tell
 apart; the ETag has no such gap.
@@ -20,8 +24,10 @@ from pathlib import Path
 
 import django
 from django.conf import settings
+from django.core.cache import cache as page_cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.response import SimpleTemplateResponse
 from django.utils.cache import has_vary_header, patch_cache_control
 from django.views.decorators.http import condition
 
@@ -113,10 +119,57 @@ def _personal(request: HttpRequest, response: HttpResponseBase) -> bool:
     )
 
 
+def _etag_once(request: HttpRequest, *args, **kwargs) -> str | None:
+    """`registry_etag`, read once per request: the conditional check and the render cache
+    both need it."""
+    if not hasattr(request, "registry_etag"):
+        request.registry_etag = registry_etag(request)
+    return request.registry_etag
+
+
+def _rendered(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Serve `view`'s page from the server's cache while the registry is unchanged.
+
+    The key holds the ETag, so any change to registry data (or a deploy) is a new key at once:
+    nothing is ever invalidated or served stale, old entries just expire. Only whole GET pages
+    are kept, with the view's own headers (content type, attachment name); the middleware adds
+    the rest on every response. Streamed downloads (the CSV files) are never kept.
+    """
+
+    @wraps(view)
+    def cached(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        etag = getattr(request, "registry_etag", None)
+        seconds = settings.PUBLIC_PAGE_RENDER_CACHE_SECONDS
+        if etag is None or not seconds or request.method != "GET":
+            return view(request, *args, **kwargs)
+        path = request.get_full_path().encode()
+        key = f"registry:page:{hashlib.sha256(etag.encode() + b'|' + path).hexdigest()}"
+        kept = page_cache.get(key)
+        if kept is not None:
+            content, headers = kept
+            response = HttpResponse(content)
+            for name, value in headers:
+                response[name] = value
+            return response
+        response = view(request, *args, **kwargs)
+        if isinstance(response, SimpleTemplateResponse):
+            response.render()
+        if (
+            response.status_code == 200
+            and not response.streaming
+            and not _personal(request, response)
+        ):
+            page_cache.set(key, (response.content, list(response.headers.items())), seconds)
+        return response
+
+    return cached
+
+
 def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Serve `view` with the registry's ETag (304 when it still matches, before the view runs)
-    and a Cache-Control that lets a CDN hold it for `PUBLIC_PAGE_CACHE_SECONDS`."""
-    conditional = condition(etag_func=registry_etag)(view)
+    """Serve `view` with the registry's ETag (304 when it still matches, before the view runs),
+    from the server's render cache while the registry is unchanged, and with a Cache-Control
+    that lets a CDN hold it for `PUBLIC_PAGE_CACHE_SECONDS`."""
+    conditional = condition(etag_func=_etag_once)(_rendered(view))
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:

@@ -8,12 +8,20 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.core.management import call_command
 
 from registry.models import Holding, Kind, Organization, Person, Post
 from registry.roles import EDITORS, VIEWERS
 
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _no_rendered_pages_from_other_tests():
+    """Rendered public pages are kept in the process's local-memory cache (registry/caching.py);
+    every test starts without any."""
+    cache.clear()
 
 
 @pytest.fixture

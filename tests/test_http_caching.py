@@ -11,6 +11,7 @@ from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils.cache import has_vary_header
 from reversion.models import Version
 
@@ -100,6 +101,48 @@ def test_public_pages_set_no_cookie_and_do_not_vary_by_it_even_for_staff(
     assert not response.cookies
     assert not has_vary_header(response, "Cookie")
     assert "public" in _cache_control(response)
+
+
+PAGES = [url for url in PUBLIC_URLS if ".csv" not in url]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_a_repeated_page_comes_from_the_render_cache_after_one_query(
+    reader, seeded, url, django_assert_num_queries
+):
+    first = reader.get(url)
+    with django_assert_num_queries(1):
+        again = reader.get(url)
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again["Content-Type"] == first["Content-Type"]
+    assert again.get("Content-Disposition") == first.get("Content-Disposition")
+    assert again["ETag"] == first["ETag"]
+    assert again["Content-Security-Policy"] == first["Content-Security-Policy"]
+
+
+def test_the_render_cache_can_be_turned_off(reader, seeded, settings):
+    settings.PUBLIC_PAGE_RENDER_CACHE_SECONDS = 0
+    reader.get(RESEARCH_OFFICE)
+    with CaptureQueriesContext(connection) as queries:
+        assert reader.get(RESEARCH_OFFICE).status_code == 200
+    assert len(queries) > 1
+
+
+@pytest.mark.parametrize("url", ["/organizations.csv", "/posts.csv"])
+def test_csv_downloads_are_streamed_not_kept(reader, seeded, url):
+    _body(reader.get(url))
+    with CaptureQueriesContext(connection) as queries:
+        _body(reader.get(url))
+    assert len(queries) > 1
+
+
+def test_each_address_is_kept_apart(reader, seeded):
+    research = _body(reader.get("/search/?q=research"))
+    liaison = _body(reader.get("/search/?q=liaison"))
+    assert research != liaison
+    assert "Liaison Bureau" in liaison and "Liaison Bureau" not in research
+    assert _body(reader.get("/search/?q=research")) == research
 
 
 def test_the_cdn_lifetime_is_a_setting(reader, seeded, settings):

@@ -122,6 +122,9 @@ AXES_RESET_ON_SUCCESS = True
 # Public pages and CSV downloads (registry/caching.py): how long a shared cache (a CDN) may
 # serve one before revalidating it. Browsers always revalidate; an unchanged page costs a 304.
 PUBLIC_PAGE_CACHE_SECONDS = 60
+# How long the server keeps a rendered public page for repeated requests (0: never). Entries are
+# keyed by the registry's ETag, so a change to the registry never serves an old page.
+PUBLIC_PAGE_RENDER_CACHE_SECONDS = 600
 
 # The seed documents and the fixtures made from them.
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]

@@ -10,7 +10,12 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MIDDLEWARE, PUBLIC_PAGE_CACHE_SECONDS
+from .base import (
+    DATABASES,
+    MIDDLEWARE,
+    PUBLIC_PAGE_CACHE_SECONDS,
+    PUBLIC_PAGE_RENDER_CACHE_SECONDS,
+)
 
 
 def _required(name: str) -> str:
@@ -74,6 +79,10 @@ CACHES = {"default": _cache(os.environ.get("CACHE_URL", "").strip())}
 
 # How long the CDN in front of the site may serve a public page before revalidating it.
 PUBLIC_PAGE_CACHE_SECONDS = _number("PUBLIC_PAGE_CACHE_SECONDS", default=PUBLIC_PAGE_CACHE_SECONDS)
+# How long each worker's cache (or the shared Redis of CACHE_URL) keeps a rendered page.
+PUBLIC_PAGE_RENDER_CACHE_SECONDS = _number(
+    "PUBLIC_PAGE_RENDER_CACHE_SECONDS", default=PUBLIC_PAGE_RENDER_CACHE_SECONDS
+)
 
 # HTTPS. The proxy terminates TLS and says which scheme the client used.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
