@@ -175,6 +175,8 @@ class OrganizationAdmin(CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin):
     # Each row costs the admin's row machinery; a hundred keeps the page quick (and is the
     # admin's own default).
     list_per_page = 100
+    # "N of 100,000 selected" would count the whole table again on every filtered page.
+    show_full_result_count = False
     # django-mptt's tree list, with django-reversion's "Recover deleted organizations" link.
     change_list_template = "admin/registry/organization/tree_change_list.html"
     history_latest_first = True

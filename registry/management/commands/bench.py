@@ -49,7 +49,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import F
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
 from registry import synthetic
 from registry.models import Organization
@@ -57,6 +57,16 @@ from registry.services import organization_move, synthetic_registry_load
 
 BASE_DIR = Path(settings.BASE_DIR)
 BENCH_SETTINGS = "config.settings.bench"
+PUBLIC_PAGES = (
+    "floor_page",
+    "organization_typical",
+    "organization_large",
+    "home",
+    "search_english",
+    "search_chinese",
+    "person",
+)
+ADMIN_PAGES = ("floor_admin", "admin_first_page", "admin_filtered")
 
 # figure: (label, its floor, the target ratio to the floor: at most, or at least for rates)
 FIGURES: dict[str, tuple[str, str | None, str]] = {
@@ -67,6 +77,20 @@ FIGURES: dict[str, tuple[str, str | None, str]] = {
     "search_english": ("search, English", "floor_page", "<= 4"),
     "search_chinese": ("search, Chinese", "floor_page", "<= 4"),
     "person": ("person page", "floor_page", "<= 4"),
+    "organization_typical_rendered": (
+        "organization page, typical unit, rendered",
+        "floor_page",
+        "<= 3",
+    ),
+    "organization_large_rendered": (
+        "organization page, 2,000 descendants, rendered",
+        "floor_page",
+        "<= 25",
+    ),
+    "home_rendered": ("home page, rendered", "floor_page", "<= 4"),
+    "search_english_rendered": ("search, English, rendered", "floor_page", "<= 4"),
+    "search_chinese_rendered": ("search, Chinese, rendered", "floor_page", "<= 4"),
+    "person_rendered": ("person page, rendered", "floor_page", "<= 4"),
     "floor_admin": ("floor: admin changelist, trivial model", None, ""),
     "admin_first_page": ("admin organizations, first page", "floor_admin", "<= 4"),
     "admin_filtered": ("admin organizations, filtered", "floor_admin", "<= 4"),
@@ -78,19 +102,17 @@ FIGURES: dict[str, tuple[str, str | None, str]] = {
     "import": ("CSV import into an empty registry", "floor_import", "<= 10"),
     "floor_http": ("floor: gunicorn, minimal view (req/s)", None, ""),
     "http_organization": ("gunicorn, organization page (req/s)", "floor_http", ">= 0.4"),
+    "http_organization_rendered": (
+        "gunicorn, organization page, rendered (req/s)",
+        "floor_http",
+        ">= 0.4",
+    ),
 }
-PAGE_FIGURES = (
-    "floor_page",
-    "organization_typical",
-    "organization_large",
-    "home",
-    "search_english",
-    "search_chinese",
-    "person",
-    "floor_admin",
-    "admin_first_page",
-    "admin_filtered",
-)
+# Public pages are measured twice: as served (repeated requests come from the render cache,
+# registry/caching.py) and rendered every time (the render cache off: a page nobody asked for
+# since the last change).
+RENDERED = "_rendered"
+PAGE_FIGURES = tuple(name for name in FIGURES if name in {*PUBLIC_PAGES, *ADMIN_PAGES})
 # Search terms are chosen from the generator's vocabulary: the one matching closest to this
 # many organizations ("hundreds of names").
 SEARCH_MATCHES = 300
@@ -256,7 +278,8 @@ class Measurement:
         self._csv()
         self._http(urls)
         self.checks["large_page_queries_equal_typical"] = (
-            self.queries["organization_large"] == self.queries["organization_typical"]
+            self.queries[f"organization_large{RENDERED}"]
+            == self.queries[f"organization_typical{RENDERED}"]
         )
         return self._results()
 
@@ -315,23 +338,35 @@ class Measurement:
         curator.force_login(
             User.objects.create_superuser("bench", "bench@example.org", secrets.token_hex(16))
         )
-        client_for = {name: curator if "admin" in name else reader for name in PAGE_FIGURES}
-        for name in PAGE_FIGURES:  # warm up (template loading, first queries), count queries
+        names = [
+            *PUBLIC_PAGES,
+            *(f"{name}{RENDERED}" for name in PUBLIC_PAGES if name != "floor_page"),
+            *ADMIN_PAGES,
+        ]
+
+        def get(name: str) -> bytes:
+            page = name.removesuffix(RENDERED)
+            client = curator if page in ADMIN_PAGES else reader
+            if name.endswith(RENDERED):
+                with override_settings(PUBLIC_PAGE_RENDER_CACHE_SECONDS=0):
+                    return _get(client, urls[page])
+            return _get(client, urls[page])
+
+        for name in names:  # warm up (templates, caches), count queries of a repeated request
+            get(name)
             with CaptureQueriesContext(connection) as queries:
-                _get(client_for[name], urls[name])
+                size = len(get(name))
             self.queries[name] = len(queries)
-            self.extra.setdefault("page_kilobytes", {})[name] = round(
-                len(_get(client_for[name], urls[name])) / 1024, 1
-            )
+            self.extra.setdefault("page_kilobytes", {})[name] = round(size / 1024, 1)
         for run in range(1, self.options["runs"] + 1):
-            for name in PAGE_FIGURES:
+            for name in names:
                 times = []
                 for _ in range(self.options["requests"]):
                     start = time.perf_counter()
-                    _get(client_for[name], urls[name])
+                    get(name)
                     times.append(time.perf_counter() - start)
                 self.seconds[name].append(statistics.median(times))
-            self.note(f"Pages, run {run}: " + _latest(self.seconds, PAGE_FIGURES))
+            self.note(f"Pages, run {run}: " + _latest(self.seconds, names))
 
     # --- Moves -----------------------------------------------------------------------------
 
@@ -405,37 +440,26 @@ class Measurement:
             self.note("wrk is not installed (apt-get install wrk): HTTP throughput not measured.")
             self.extra["http"] = "not measured: wrk is not installed"
             return
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS},
-        )
-        base = f"http://127.0.0.1:{port}"
-        latency: dict[str, list[float]] = {"floor_http": [], "http_organization": []}
+        # Two servers: as deployed, and with the render cache off (every request renders).
+        servers = {
+            "cached": _gunicorn({}),
+            "rendered": _gunicorn({"PUBLIC_PAGE_RENDER_CACHE_SECONDS": "0"}),
+        }
+        pages = {
+            "floor_http": ("cached", urls["floor_page"]),
+            "http_organization": ("cached", urls["organization_typical"]),
+            f"http_organization{RENDERED}": ("rendered", urls["organization_typical"]),
+        }
+        latency: dict[str, list[float]] = {name: [] for name in pages}
         try:
-            _wait_for(f"{base}{urls['floor_page']}")
-            pages = {
-                "floor_http": urls["floor_page"],
-                "http_organization": urls["organization_typical"],
-            }
+            for _process, base in servers.values():
+                _wait_for(f"{base}{urls['floor_page']}")
             seconds = self.options["http_seconds"]
-            for url in pages.values():  # warm up both workers
-                _wrk(wrk, f"{base}{url}", min(seconds, 2))
+            for server, url in pages.values():  # warm up every worker
+                _wrk(wrk, f"{servers[server][1]}{url}", min(seconds, 2))
             for run in range(1, self.options["runs"] + 1):
-                for name, url in pages.items():
-                    rate, p99 = _wrk(wrk, f"{base}{url}", seconds)
+                for name, (server, url) in pages.items():
+                    rate, p99 = _wrk(wrk, f"{servers[server][1]}{url}", seconds)
                     # Stored as seconds per request, so that medians and ratios work alike.
                     self.seconds[name].append(1 / rate)
                     latency[name].append(p99)
@@ -444,8 +468,9 @@ class Measurement:
                     + ", ".join(f"{name} {1 / self.seconds[name][-1]:.0f} req/s" for name in pages)
                 )
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process, _base in servers.values():
+                process.terminate()
+                process.wait(timeout=30)
         self.extra["http"] = {
             "p99_milliseconds": {
                 name: round(statistics.median(values) * 1000, 1)
@@ -562,6 +587,25 @@ def _tree_valid() -> bool:
 
 def _latest(seconds: dict[str, list[float]], names) -> str:
     return ", ".join(f"{name} {seconds[name][-1] * 1000:.1f} ms" for name in names)
+
+
+def _gunicorn(environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """gunicorn with 2 workers on a free loopback port, production settings; its base URL."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=2",
+            "--log-level=warning",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS, **environment},
+    )
+    return process, f"http://127.0.0.1:{port}"
 
 
 def _free_port() -> int:
@@ -694,7 +738,7 @@ def _details(details: dict[str, Any]) -> str:
         p99 = http["p99_milliseconds"]
         parts.append(
             f"p99 latency {p99['floor_http']} ms (floor), {p99['http_organization']} ms "
-            "(organization page)"
+            f"(organization page), {p99['http_organization_rendered']} ms (rendered)"
         )
     elif http:
         parts.append(f"HTTP {http}")
