@@ -401,7 +401,7 @@ class Measurement:
                 organization_move(organization=moving, target=new_parent, position="first-child")
                 self.seconds["move"].append(time.perf_counter() - start)
                 if run == 1:
-                    self.checks["tree_valid_after_move"] = _tree_valid()
+                    self.checks["tree_valid_after_move"] = tree_valid()
             self.note(f"Move, run {run}: " + _latest(self.seconds, ("floor_move", "move")))
 
     # --- CSV -------------------------------------------------------------------------------
@@ -550,7 +550,7 @@ def _closest(queryset, descendants: int) -> Organization:
     return min(candidates, key=lambda unit: abs(unit.descendants - descendants))
 
 
-def _tree_valid() -> bool:
+def tree_valid() -> bool:
     """Whether every node's nested-set fields are what the parent links and the sibling order
     give: what `rebuild()` would write, computed here (a rebuild takes a minute at 100,000)."""
     rows = list(
@@ -650,8 +650,13 @@ def _wrk(wrk: str, url: str, seconds: float) -> tuple[float, float]:
         text=True,
         check=True,
     ).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> tuple[float, float]:
+    """Requests per second and p99 latency in seconds from `wrk --latency` output."""
     if "Non-2xx or 3xx responses" in output:
-        raise CommandError(f"wrk saw error responses from {url}:\n{output}")
+        raise CommandError(f"wrk saw error responses:\n{output}")
     rate, p99 = WRK_RATE.search(output), WRK_P99.search(output)
     if not rate or not p99:
         raise CommandError(f"Unexpected wrk output:\n{output}")
@@ -678,19 +683,21 @@ def table(results: dict[str, Any]) -> str:
         "pages). Ratios compare with the floor of the same run and database.",
         "",
     ]
-    head = f"{'figure':<42}{'target':>8}"
-    rule = "-" * 50
+    width = max(len(label) for label, _, _ in FIGURES.values()) + 2
+    head = f"{'figure':<{width}}{'target':>8}"
+    rule = "-" * (width + 8)
     for result in databases.values():
         title = f"{result['database']['vendor']} {result['database']['version']}"
         head += f"  {title:>30}"
         rule += "-" * 32
     lines += [
         head,
-        f"{'':<50}" + "".join(f"  {'median':>12}{'q':>4}{'ratio':>8}{'':>6}" for _ in databases),
+        f"{'':<{width + 8}}"
+        + "".join(f"  {'median':>12}{'q':>4}{'ratio':>8}{'':>6}" for _ in databases),
         rule,
     ]
     for name, (label, _floor, target) in FIGURES.items():
-        line = f"{label:<42}{target:>8}"
+        line = f"{label:<{width}}{target:>8}"
         for result in databases.values():
             figure = result["figures"].get(name)
             if figure is None:
