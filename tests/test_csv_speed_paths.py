@@ -5,11 +5,12 @@ import json
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from registry import exports, imports
-from registry.csvcodec import escape_formula, unescape_formula
+from registry import exports, imports, synthetic
+from registry.csvcodec import csv_lines, escape_formula, unescape_formula
 from registry.imports import import_organizations
-from registry.models import Organization, Succession
+from registry.models import Organization, Person, Post, Succession
 
 from .conftest import assert_tree_valid, restore_vocabularies
 from .csvtools import empty_registry, export_text, parse, write
@@ -144,3 +145,16 @@ def test_export_outside_a_transaction_reads_each_page_in_one_transaction(monkeyp
     assert export_text() == expected
     assert len(seen) > 5 and all(seen)
     assert not connection.in_atomic_block
+
+
+def test_new_posts_are_created_once_not_created_and_then_updated(db):
+    call_command("generate_registry", organizations=200, people=0, seed=3, verbosity=0)
+    organizations = Organization.objects.values_list("pk", "level")
+    rows = synthetic.post_rows(organizations, 40, seed=3)
+    header = next(rows)
+    Person.objects.bulk_create(Person(id=pk, name=name) for pk, name, _ in synthetic.people(40, 3))
+    with CaptureQueriesContext(connection) as queries:
+        report = imports.import_posts("".join(csv_lines(header, rows)))
+    assert report.ok and report.count("new") > 50
+    assert not [q["sql"] for q in queries if q["sql"].startswith('UPDATE "registry_post"')]
+    assert Post.objects.count() > 0

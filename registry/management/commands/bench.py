@@ -601,6 +601,8 @@ def _gunicorn(environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
             f"--bind=127.0.0.1:{port}",
             "--workers=2",
             "--log-level=warning",
+            # Two servers run at once: without this both would claim the same control socket.
+            "--no-control-socket",
         ],
         cwd=BASE_DIR,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS, **environment},
