@@ -535,8 +535,8 @@ def _insert_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[
     """Insert complete, checked rows (values in the order of `fields`, by name or attname).
 
     Straight to the driver: building model objects for `bulk_create` cost more than the
-    database's own work, and on SQLite `bulk_create` sends a few dozen rows per INSERT. On
-    PostgreSQL, COPY; elsewhere one `executemany` INSERT. Runs in the caller's transaction.
+    database's own work. On PostgreSQL, COPY; elsewhere INSERTs of as many rows as the
+    database takes parameters. Runs in the caller's transaction.
     """
     if not rows:
         return
@@ -550,8 +550,18 @@ def _insert_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[
                 for row in rows:
                     copy.write_row(row)
         else:
-            markers = ", ".join(["%s"] * len(fields))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({markers})", rows)
+            # Many rows per statement rather than one `executemany` row each: on SQLite,
+            # triggers keep the search index (search.py) in step, and its FTS5 tables write out
+            # their pending changes at the end of every statement. Row by row, that doubled the
+            # time of an import of 100,000 organizations (7 s to 15 s); this way it takes 8 s.
+            per_statement = max(1, connection.features.max_query_params // len(fields))
+            markers = f"({', '.join(['%s'] * len(fields))})"
+            for start in range(0, len(rows), per_statement):
+                batch = rows[start : start + per_statement]
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES {', '.join([markers] * len(batch))}",
+                    [value for row in batch for value in row],
+                )
 
 
 def _limited(queryset: models.QuerySet, relation: str, batch: list[str] | None) -> Iterable:
