@@ -11,6 +11,7 @@ from django.urls import reverse
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
+from . import search
 from .dates import PartialDateField, not_before
 
 IDENTIFIER_HELP = (
@@ -164,9 +165,17 @@ class OrganizationQuerySet(TreeQuerySet):
 
     def matching(self, text: str) -> OrganizationQuerySet:
         """Organizations whose name or any other name contains `text`, case-insensitively."""
+        # A union of two id sets, each found through its table's trigram index (search.py),
+        # rather than `name OR pk IN (other names)`: PostgreSQL cannot answer an OR whose other
+        # side is a subquery from indexes, and scans every organization for it.
+        names = Organization.objects.filter(
+            search.narrowed(Organization._meta.db_table, text), name__icontains=text
+        )
+        others = OtherName.objects.filter(
+            search.narrowed(OtherName._meta.db_table, text), name__icontains=text
+        )
         return self.filter(
-            Q(name__icontains=text)
-            | Q(pk__in=OtherName.objects.filter(name__icontains=text).values("organization"))
+            pk__in=names.order_by().values("pk").union(others.order_by().values("organization"))
         )
 
 
@@ -412,6 +421,15 @@ class Succession(models.Model):
         return (self.predecessor_id, self.successor_id)
 
 
+class PersonQuerySet(models.QuerySet):
+    def matching(self, text: str) -> PersonQuerySet:
+        """People whose name or Chinese name contains `text`, case-insensitively."""
+        return self.filter(
+            search.narrowed(Person._meta.db_table, text),
+            Q(name__icontains=text) | Q(name_zh__icontains=text),
+        )
+
+
 @reversion.register()
 class Person(models.Model):
     id = _identifier_field()
@@ -419,6 +437,8 @@ class Person(models.Model):
     name_zh = models.CharField("Chinese name", max_length=100, blank=True)
     note = models.TextField(blank=True)
     sources = models.ManyToManyField(Source, blank=True, related_name="people")
+
+    objects = PersonQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)

@@ -195,9 +195,7 @@ def search(request):
         context.update(
             page=page,
             results=[(node, roots.get(node.tree_id)) for node in page.object_list],
-            people=Person.objects.filter(Q(name__icontains=query) | Q(name_zh__icontains=query))[
-                :SEARCH_PAGE_SIZE
-            ],
+            people=Person.objects.matching(query)[:SEARCH_PAGE_SIZE],
         )
     return render(request, "registry/search.html", context)
 
