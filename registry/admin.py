@@ -8,9 +8,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Prefetch
+from django.db.models import Count, F, Prefetch, Sum
 from django.http import StreamingHttpResponse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from import_export.admin import ImportExportMixin
@@ -99,6 +101,19 @@ class TreeListFilter(admin.SimpleListFilter):
         )
 
 
+class TreePaginator(Paginator):
+    """The admin's paginator, counting the whole registry from the top-level bodies' nested
+    sets (a tree of n units has rght = 2n) instead of COUNT(*) over every row, which is most of
+    an unfiltered changelist's time on PostgreSQL at 100,000 organizations. Filtered lists are
+    counted as usual."""
+
+    @cached_property
+    def count(self) -> int:
+        if self.object_list.query.where:
+            return super().count
+        return Organization.objects.roots().aggregate(total=Sum(F("rght") / 2))["total"] or 0
+
+
 def _roots():
     return Organization.objects.roots().order_by("name")
 
@@ -172,11 +187,13 @@ class OrganizationAdmin(CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin):
     search_fields = ("name", "id", "other_names__name")
     # A <select> of every organization does not scale; the autocomplete asks as you type.
     autocomplete_fields = ("parent",)
-    # Each row costs the admin's row machinery; a hundred keeps the page quick (and is the
-    # admin's own default).
-    list_per_page = 100
+    # Each row costs the admin's (and django-mptt's) row machinery, about 0.3 ms for this list's
+    # columns: fifty rows keep the page within four times the admin's own empty list. The tree
+    # filter, the other filters and search narrow the list; drag and drop works within a page.
+    list_per_page = 50
     # "N of 100,000 selected" would count the whole table again on every filtered page.
     show_full_result_count = False
+    paginator = TreePaginator
     # django-mptt's tree list, with django-reversion's "Recover deleted organizations" link.
     change_list_template = "admin/registry/organization/tree_change_list.html"
     history_latest_first = True

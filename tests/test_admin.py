@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from registry.admin import OrganizationAdmin
 from registry.models import Organization, Post
 
 from .conftest import assert_tree_valid, tree_snapshot
@@ -93,7 +94,7 @@ def test_the_drag_and_drop_script_gets_the_rows_on_the_page_only(editor_client):
     call_command("generate_registry", organizations=400, people=20, seed=5, verbosity=0)
     response = editor_client.get(CHANGELIST)
     shown = [o.pk for o in response.context["cl"].result_list]
-    assert len(shown) == 100 < Organization.objects.count()
+    assert len(shown) == OrganizationAdmin.list_per_page < Organization.objects.count()
     structure = _tree_script_context(response.content.decode())["treeStructure"]
     assert sorted(pk for children in structure.values() for pk in children) == sorted(shown)
     for parent, children in structure.items():
@@ -114,6 +115,18 @@ def test_changelist_queries_do_not_grow_with_the_registry(editor_client, params)
     call_command("generate_registry", organizations=1500, people=20, seed=7, verbosity=0)
     assert Organization.objects.count() > 1500
     assert _changelist_queries(editor_client, params) == small
+
+
+def test_the_changelist_counts_every_organization_from_the_trees(editor_client):
+    call_command("generate_registry", organizations=700, people=10, seed=10, verbosity=0)
+    with CaptureQueriesContext(connection) as queries:
+        changelist = editor_client.get(CHANGELIST).context["cl"]
+    assert changelist.result_count == Organization.objects.count() == 700
+    assert changelist.paginator.num_pages == 14
+    assert not [q for q in queries if q["sql"].startswith('SELECT COUNT(*) AS "__count" FROM')]
+    institutions = editor_client.get(CHANGELIST, {"kind__code__exact": "affiliated-institution"})
+    expected = Organization.objects.filter(kind="affiliated-institution").count()
+    assert institutions.context["cl"].result_count == expected > 0
 
 
 def test_the_tree_filter_lists_every_body_and_keeps_the_other_filters(editor_client, seeded):

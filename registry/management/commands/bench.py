@@ -325,7 +325,8 @@ class Measurement:
     def _search_term(self, language: int) -> tuple[str, int]:
         """The generator's word (0: English, 1: Chinese) matching closest to SEARCH_MATCHES
         organizations."""
-        words = {pair[language] for pair in synthetic.FUNCTIONS + synthetic.PROVINCES}
+        vocabulary = synthetic.FUNCTIONS + synthetic.PROVINCES + synthetic.SECTORS
+        words = {pair[language] for pair in vocabulary}
         counts = {word: Organization.objects.matching(word).count() for word in sorted(words)}
         word = min(counts, key=lambda w: (abs(counts[w] - SEARCH_MATCHES), w))
         return word, counts[word]
