@@ -1,8 +1,14 @@
-"""What the benchmark (`manage.py bench`) compares pages with, and the URLs it serves them on.
-
-Only `config.settings.bench` uses these URLs: the floor view is never part of the site.
+"""What the benchmarks (`manage.py bench`, `manage.py bench_csv`) share: the floor view that
+pages are compared with and the URLs it is served on (only `config.settings.bench` uses them:
+the floor view is never part of the site), and their transaction and database helpers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
 from django.shortcuts import render
 from django.urls import include, path
 
@@ -18,3 +24,33 @@ urlpatterns = [
     path("bench/floor/", floor, name="bench-floor"),
     path("", include("config.urls")),
 ]
+
+
+class Rollback(Exception):
+    """Raised to leave a transaction or savepoint with nothing kept."""
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """A transaction (a savepoint inside one) whose writes are always undone."""
+    try:
+        with transaction.atomic():
+            yield
+            raise Rollback
+    except Rollback:
+        pass
+
+
+def database_description() -> dict[str, str]:
+    """The configured database's product, version and name, for the results."""
+    version = ""
+    if connection.vendor == "sqlite":
+        version = connection.Database.sqlite_version
+    elif connection.vendor == "postgresql":
+        major, minor = divmod(connection.pg_version, 10000)
+        version = f"{major}.{minor}"
+    return {
+        "vendor": connection.display_name,
+        "version": version,
+        "name": str(connection.settings_dict["NAME"]),
+    }

@@ -80,6 +80,15 @@ def admin_submit(client, url: str, **changes):
     return client.post(url, admin_form_data(page) | changes)
 
 
+def admin_drag(client, cut_item: str, pasted_on: str, position: str) -> bytes:
+    """What the admin tree's drag and drop posts; returns the answer's text."""
+    response = client.post(
+        "/admin/registry/organization/",
+        {"cmd": "move_node", "cut_item": cut_item, "pasted_on": pasted_on, "position": position},
+    )
+    return response.content
+
+
 @pytest.fixture
 def make_org(db):
     """Create an organization (saved through django-mptt, so the tree stays valid)."""

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from registry.admin import OrganizationAdmin
 from registry.models import Organization, Post
 
-from .conftest import assert_tree_valid, tree_snapshot
+from .conftest import admin_drag, assert_tree_valid, tree_snapshot
 
 CHANGELIST = "/admin/registry/organization/"
 INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
@@ -206,16 +206,9 @@ def test_moving_under_its_own_descendant_is_refused_with_a_message(editor_client
 
 
 def test_drag_and_drop_reorders_and_the_public_page_follows(editor_client, client, seeded):
-    response = editor_client.post(
-        CHANGELIST,
-        {
-            "cmd": "move_node",
-            "cut_item": "npcsc-go-trade-union",
-            "pasted_on": "npcsc-go-secretariat",
-            "position": "left",
-        },
+    assert admin_drag(editor_client, "npcsc-go-trade-union", "npcsc-go-secretariat", "left") == (
+        b"OK, moved."
     )
-    assert response.content == b"OK, moved."
     assert _children("npcsc-general-office")[:2] == [
         "npcsc-go-trade-union",
         "npcsc-go-secretariat",

@@ -19,7 +19,7 @@ from registry import caching
 from registry.models import ChangeStamp, Organization
 from registry.services import csv_import
 
-from .conftest import admin_form_data, admin_submit
+from .conftest import admin_drag, admin_form_data, admin_submit
 from .csvtools import export_text, parse, write
 
 CHANGELIST = "/admin/registry/organization/"
@@ -199,16 +199,9 @@ def test_an_admin_inline_edit_is_seen_at_once(reader, editor_client, seeded):
 def test_a_drag_and_drop_move_is_seen_at_once(reader, editor_client, seeded):
     etag, html = _fetch(reader, OFFICE)
     assert html.index(">Secretariat<") < html.index("Trade Union of the NPCSC")
-    response = editor_client.post(
-        CHANGELIST,
-        {
-            "cmd": "move_node",
-            "cut_item": "npcsc-go-trade-union",
-            "pasted_on": "npcsc-go-secretariat",
-            "position": "left",
-        },
+    assert admin_drag(editor_client, "npcsc-go-trade-union", "npcsc-go-secretariat", "left") == (
+        b"OK, moved."
     )
-    assert response.content == b"OK, moved."
     html = _changed(reader, OFFICE, etag)
     assert html.index("Trade Union of the NPCSC") < html.index(">Secretariat<")
 

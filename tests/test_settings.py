@@ -13,15 +13,15 @@ PRINT_DATABASE = (
 )
 
 
-def _run(module: str, **env: str) -> subprocess.CompletedProcess:
+def _run(module: str, script: str = PRINT_DATABASE, **env: str) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS"}
+        if key not in {"DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "CONN_MAX_AGE"}
     }
     environment.update(DJANGO_SETTINGS_MODULE=module, **env)
     return subprocess.run(
-        [sys.executable, "-c", PRINT_DATABASE],
+        [sys.executable, "-c", script],
         cwd=settings.BASE_DIR,
         env=environment,
         capture_output=True,
@@ -74,15 +74,6 @@ def test_production_keeps_database_connections_between_requests(value, expected)
     }
     if value is not None:
         env["CONN_MAX_AGE"] = value
-    environment = {k: v for k, v in os.environ.items() if k != "CONN_MAX_AGE"}
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings.prod", **env)
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_CONNECTION],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run("config.settings.prod", PRINT_CONNECTION, **env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected

@@ -46,12 +46,13 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from registry import synthetic
+from registry.benchmark import database_description, rolled_back
 from registry.models import Organization
 from registry.services import organization_move, synthetic_registry_load
 
@@ -389,13 +390,13 @@ class Measurement:
         table = connection.ops.quote_name(Organization._meta.db_table)
         rows = Organization.objects.count()
         for run in range(1, self.options["runs"] + 1):
-            with _rolled_back():
+            with rolled_back():
                 start = time.perf_counter()
                 with connection.cursor() as cursor:
                     cursor.execute(f"UPDATE {table} SET lft = lft + 2, rght = rght + 2")
                     assert cursor.rowcount == rows
                 self.seconds["floor_move"].append(time.perf_counter() - start)
-            with _rolled_back():
+            with rolled_back():
                 moving = Organization.objects.get(pk=subtree.pk)
                 new_parent = Organization.objects.get(pk=target.pk)
                 start = time.perf_counter()
@@ -510,7 +511,7 @@ class Measurement:
                 )
             figures[name] = figure
         return {
-            "database": _database(),
+            "database": database_description(),
             "figures": figures,
             "details": self.extra,
             "checks": self.checks,
@@ -518,20 +519,6 @@ class Measurement:
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-
-
-class _Rollback(Exception):
-    pass
-
-
-@contextmanager
-def _rolled_back() -> Iterator[None]:
-    try:
-        with transaction.atomic():
-            yield
-            raise _Rollback
-    except _Rollback:
-        pass
 
 
 def _get(client: Client, url: str) -> bytes:
@@ -664,13 +651,6 @@ def parse_wrk(output: str) -> tuple[float, float]:
     if not rate or not p99:
         raise CommandError(f"Unexpected wrk output:\n{output}")
     return float(rate.group(1)), float(p99.group(1)) * WRK_UNITS[p99.group(2)]
-
-
-def _database() -> dict[str, str]:
-    if connection.vendor == "postgresql":
-        major, minor = divmod(connection.pg_version, 10000)
-        return {"vendor": "PostgreSQL", "version": f"{major}.{minor}"}
-    return {"vendor": connection.display_name, "version": connection.Database.sqlite_version}
 
 
 # --- The table --------------------------------------------------------------------------------

@@ -30,8 +30,7 @@ import statistics
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
+from registry.benchmark import Rollback, database_description, rolled_back
 from registry.csvcodec import csv_lines
 from registry.exports import organization_rows as exported_rows
 from registry.imports import ImportReport, import_organizations
@@ -85,10 +85,6 @@ REGISTRY_MODELS = (
     Holding,
 )
 TREE_FIELDS = ("pk", "tree_id", "lft", "rght", "level", "parent_id")
-
-
-class _Rollback(Exception):
-    """Raised to leave a transaction or savepoint with nothing kept."""
 
 
 class _Sink:
@@ -165,12 +161,12 @@ class Command(BaseCommand):
             with transaction.atomic():
                 _empty_registry()
                 for run in range(1, runs + 1):
-                    with _rolled_back():
+                    with rolled_back():
                         seconds["floor_import"].append(_timed(_insert, columns, table_rows)[0])
                     if connection.vendor == "postgresql":
-                        with _rolled_back():
+                        with rolled_back():
                             seconds["copy_import"].append(_timed(_copy, columns, table_rows)[0])
-                    with _rolled_back():
+                    with rolled_back():
                         self._run(data, count, seconds)
                         if run == runs:
                             checks.update(self._checks(data))
@@ -178,15 +174,15 @@ class Command(BaseCommand):
                         f"Run {run}/{runs}: "
                         + ", ".join(f"{name} {times[-1]:.2f} s" for name, times in seconds.items())
                     )
-                raise _Rollback
-        except _Rollback:
+                raise Rollback
+        except Rollback:
             pass
         checks["database_unchanged"] = _row_counts() == before
         checks["row_counts"] = before
 
         medians = {name: statistics.median(times) for name, times in seconds.items()}
         return {
-            "database": _database(),
+            "database": database_description(),
             "organizations": count,
             "runs": runs,
             "seed": seed,
@@ -313,17 +309,6 @@ class Command(BaseCommand):
 # --- Steps ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _rolled_back() -> Iterator[None]:
-    """A transaction (a savepoint inside one) whose writes are always undone."""
-    try:
-        with transaction.atomic():
-            yield
-            raise _Rollback
-    except _Rollback:
-        pass
-
-
 def _timed(function: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     gc.collect()
     start = time.perf_counter()
@@ -353,20 +338,6 @@ def _empty_registry() -> None:
         model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {connection.ops.quote_name(Organization._meta.db_table)}")
-
-
-def _database() -> dict[str, str]:
-    version = ""
-    if connection.vendor == "sqlite":
-        version = connection.Database.sqlite_version
-    elif connection.vendor == "postgresql":
-        major, minor = divmod(connection.pg_version, 10000)
-        version = f"{major}.{minor}"
-    return {
-        "vendor": connection.display_name,
-        "version": version,
-        "name": str(connection.settings_dict["NAME"]),
-    }
 
 
 def _table_rows(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[tuple]]:
