@@ -511,7 +511,10 @@ class Measurement:
                 )
             figures[name] = figure
         return {
-            "database": database_description(),
+            # Not the database's name: a temporary file's path says nothing to later readers.
+            "database": {
+                key: value for key, value in database_description().items() if key != "name"
+            },
             "figures": figures,
             "details": self.extra,
             "checks": self.checks,
