@@ -1,6 +1,7 @@
 """What the benchmarks (`manage.py bench`, `manage.py bench_csv`) share: the floor view that
 pages are compared with and the URLs it is served on (only `config.settings.bench` uses them:
-the floor view is never part of the site), and their transaction and database helpers.
+the floor view is never part of the site), and the transaction and database helpers that they
+and the tests use.
 """
 
 from __future__ import annotations

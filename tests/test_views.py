@@ -40,7 +40,16 @@ def test_home_shows_bodies_a_page_at_a_time_and_counts_everything(client, db):
     assert f'id="body-{roots[HOME_PAGE_SIZE - 1].pk}"' in first
     assert f'id="body-{roots[HOME_PAGE_SIZE].pk}"' in second
     assert f"{roots[0].get_descendant_count()} unit" in first
-    assert 'rel="next"' in first and 'rel="prev"' in second
+    assert '<a href="?page=2" rel="next">' in first
+    assert '<a href="?page=1" rel="prev">' in second
+
+
+def test_search_pages_keep_the_query(client, db):
+    call_command("generate_registry", organizations=1000, people=10, seed=2, verbosity=0)
+    first = _page(client, "/search/?q=%E5%A4%84")  # 处, in more than one page of names
+    assert 'href="?q=%E5%A4%84&amp;page=2" rel="next"' in first
+    second = _page(client, "/search/?q=%E5%A4%84&page=2")
+    assert 'href="?q=%E5%A4%84&amp;page=1" rel="prev"' in second
 
 
 @pytest.mark.parametrize("url", ["/", "/?page=2", "/search/?q=Division", "/search/?q=处"])
