@@ -17,6 +17,10 @@ What the child measures, on a synthetic registry (`registry.synthetic`):
 - requests per second and p99 latency of gunicorn (2 workers) under wrk on loopback, against
   the minimal view under the same load.
 
+Then, for each database, the import a curator runs: `manage.py import_registry organizations
+FILE` as a whole process, with history, into an empty registry at N/4 and N organizations,
+next to the pipeline alone and the driver's executemany floor (`manage.py bench_import`).
+
 Writes roll back where they would change the registry (moves, CSV imports).
 """
 
@@ -53,6 +57,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 
 from registry import synthetic
 from registry.benchmark import database_description, rolled_back
+from registry.management.commands.bench_import import command_import_figures, describe
 from registry.models import Organization
 from registry.services import organization_move, synthetic_registry_load
 
@@ -198,7 +203,19 @@ class Command(BaseCommand):
                     self.note(f"== {name} ==")
                     output = Path(folder) / f"{name}.json"
                     self._child(options, bench_url, output)
-                    results["databases"][name] = json.loads(output.read_text())
+                    result = results["databases"][name] = json.loads(output.read_text())
+                self.note(f"== {name}: import_registry as a whole process ==")
+                imported = command_import_figures(
+                    server_url=None if name == "sqlite" else configured,
+                    organizations=options["organizations"],
+                    runs=options["runs"],
+                    seed=options["seed"],
+                    note=self.note,
+                )
+                result["command_import"] = imported
+                result["checks"].update(
+                    {f"command_import_{check}": ok for check, ok in imported["checks"].items()}
+                )
         return results
 
     def _child(self, options: dict[str, Any], url: str, output: Path) -> None:
@@ -702,6 +719,9 @@ def table(results: dict[str, Any]) -> str:
     for name, result in databases.items():
         details = result["details"]
         lines.append(f"{name}: " + _details(details))
+        if "command_import" in result:
+            lines.append("  `import_registry organizations FILE` (a whole process, with history):")
+            lines.append(describe(result["command_import"]))
         failed = [check for check, ok in result["checks"].items() if ok is False]
         passed = [check for check, ok in result["checks"].items() if ok]
         lines.append(f"  checks passed: {', '.join(passed) or 'none'}")
