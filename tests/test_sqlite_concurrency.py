@@ -247,6 +247,7 @@ def _reader(path: Path, stop, results) -> None:
             if response.status_code != 200:
                 log["errors"].append(f"{url}: {response.status_code}")
             log["finished_at"].append(time.time())
+            time.sleep(0.01)  # a reader, not a load generator: the machine has two cores
         except Exception as error:
             log["errors"].append(f"{url}: {error!r}")
         log["reads"] += 1
@@ -380,10 +381,17 @@ def _save_behind_a_long_write(path: Path, hold_seconds: float, timeout: int, res
         client.raise_request_exception = False  # what a browser would get
         other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")  # as a large import holds it
-        threading.Timer(hold_seconds, other.execute, ["ROLLBACK"]).start()
-        begun = time.perf_counter()
+
+        def release() -> None:
+            other.execute("ROLLBACK")
+            outcome["released"] = time.perf_counter()
+
+        timer = threading.Timer(hold_seconds, release)
+        timer.start()
         response = client.post(RESEARCH_OFFICE, admin_form_data(page) | {"location": "Saved"})
-        outcome["seconds"] = time.perf_counter() - begun
+        outcome["answered"] = time.perf_counter()
+        timer.join()
+        other.close()
         outcome["status"] = response.status_code
         outcome["retry_after"] = response.get("Retry-After")
         outcome["page"] = response.content.decode()
@@ -407,7 +415,7 @@ def _in_a_process(target, *args) -> dict:
 def test_an_admin_save_waits_for_a_long_write_then_is_saved(registry_file):
     outcome = _in_a_process(_save_behind_a_long_write, registry_file, 1.5, 20)
     assert outcome["status"] == 302
-    assert outcome["seconds"] >= 1.4
+    assert outcome["answered"] > outcome["released"]  # it waited for the lock
     _check_file(registry_file)
     assert Organization.objects.get(pk="cppcc-go-research-office").location == "Saved"
 
@@ -415,8 +423,9 @@ def test_an_admin_save_waits_for_a_long_write_then_is_saved(registry_file):
 def test_a_save_that_waits_longer_than_the_timeout_gets_a_busy_page_and_saves_nothing(
     registry_file,
 ):
-    outcome = _in_a_process(_save_behind_a_long_write, registry_file, 3, 1)
+    outcome = _in_a_process(_save_behind_a_long_write, registry_file, 4, 1)
     assert outcome["status"] == 503
+    assert outcome["answered"] < outcome["released"]  # it gave up waiting
     assert outcome["retry_after"] == "30"
     assert "<h1>The registry is busy</h1>" in outcome["page"]
     assert "nothing it would have changed was saved" in outcome["page"]
