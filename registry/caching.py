@@ -13,6 +13,11 @@ of the stamp and a cache lookup, and any change is a new ETag, so a new key, at 
 No Last-Modified: HTTP dates have a resolution of one second, so two changes within the same
 second would leave a client that fetched between them with a stale page it could not tell
 apart; the ETag has no such gap.
+
+A page about one record (an organization, a person, a subtree's CSV) reads whether that record
+exists in the same query as the stamp: a missing one gets no ETag, so a stale If-None-Match
+can never turn its 404 into a 304. Public pages answer GET, HEAD (headers only) and OPTIONS;
+any other method gets 405.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import django
 from django.conf import settings
 from django.core.cache import cache as page_cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
 from django.template.response import SimpleTemplateResponse
 from django.utils.cache import has_vary_header, patch_cache_control
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import condition
 
 from .models import ChangeStamp
@@ -39,11 +46,19 @@ from .models import ChangeStamp
 # clear it even when the row is missing. SQLite's row triggers bump on every row instead.
 STAMPED_SETTING = "registry.change_stamped"
 _STAMP = ChangeStamp._meta.db_table
-_READ_STAMP = f"SELECT version, changed FROM {_STAMP} WHERE id = 1"
+# `{exists}` is the page's own record, when it has one: `, EXISTS (SELECT ...)`.
+_READ_STAMP = f"SELECT version, changed{{exists}} FROM {_STAMP} WHERE id = 1"
 _READ_STAMP_POSTGRESQL = (
-    f"SELECT stamp.version, stamp.changed, set_config('{STAMPED_SETTING}', '', true) "
+    f"SELECT stamp.version, stamp.changed{{exists}}, "
+    f"set_config('{STAMPED_SETTING}', '', true) "
     f"FROM (VALUES (1)) AS one (id) LEFT JOIN {_STAMP} AS stamp ON stamp.id = one.id"
 )
+# The methods a public page answers.
+ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# What a public page is about, if it is about one record: a query for that record, from the
+# request and the URL's arguments (None: the page is about no record, as this request asks).
+Subject = Callable[..., QuerySet | None]
 
 _APP = Path(__file__).resolve().parent
 
@@ -87,17 +102,23 @@ def code_fingerprint() -> str:
     return _hash_code() if settings.DEBUG else _deployed_code()
 
 
-def registry_etag(request: HttpRequest, *args, **kwargs) -> str | None:
+def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str | None:
     """The ETag of every public response: one single-row read.
 
     None (no validator, the page is rendered in full) if the stamp row is missing, as it is
-    after a test flush until the next write recreates it.
+    after a test flush until the next write recreates it, or if `subject`, the record the page
+    is about, is not there (the page is a 404, which no If-None-Match may turn into a 304).
     """
+    exists, params = "", ()
+    if subject is not None:
+        sql, params = subject.order_by().values("pk").query.sql_with_params()
+        exists = f", EXISTS ({sql})"
     with connection.cursor() as cursor:
         postgresql = connection.vendor == "postgresql"
-        cursor.execute(_READ_STAMP_POSTGRESQL if postgresql else _READ_STAMP)
-        version, changed, *_ = cursor.fetchone() or (None, None)
-    if version is None:
+        template = _READ_STAMP_POSTGRESQL if postgresql else _READ_STAMP
+        cursor.execute(template.format(exists=exists), params)
+        version, changed, *rest = cursor.fetchone() or (None, None)
+    if version is None or (subject is not None and not rest[0]):
         return None
     # The time tells a recreated stamp (counting from 1 again) from the earlier one.
     token = hashlib.sha256(f"{version}|{changed}|{code_fingerprint()}".encode()).hexdigest()
@@ -119,31 +140,41 @@ def _personal(request: HttpRequest, response: HttpResponseBase) -> bool:
     )
 
 
-def _etag_once(request: HttpRequest, *args, **kwargs) -> str | None:
-    """`registry_etag`, read once per request: the conditional check and the render cache
-    both need it."""
-    if not hasattr(request, "registry_etag"):
-        request.registry_etag = registry_etag(request)
-    return request.registry_etag
+def _etag_once(subject: Subject | None) -> Callable[..., str | None]:
+    """`registry_etag` for a page about `subject`, read once per request: the conditional
+    check and the render cache both need it."""
+
+    def etag(request: HttpRequest, *args, **kwargs) -> str | None:
+        if not hasattr(request, "registry_etag"):
+            record = subject(request, *args, **kwargs) if subject else None
+            request.registry_etag = registry_etag(request, record)
+        return request.registry_etag
+
+    return etag
 
 
 def _rendered(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Serve `view`'s page from the server's cache while the registry is unchanged.
 
     The key holds the ETag, so any change to registry data (or a deploy) is a new key at once:
-    nothing is ever invalidated or served stale, old entries just expire. Only whole GET pages
-    are kept, with the view's own headers (content type, attachment name); the middleware adds
-    the rest on every response. Streamed downloads (the CSV files) are never kept.
+    nothing is ever invalidated or served stale, old entries just expire. Besides the ETag, the
+    key holds everything else of the request that shapes the bytes: the scheme and host (the
+    chart's links are absolute; one server may answer for several names) and the path with its
+    query. Nothing varies by language or by any other header: the site has one language and no
+    negotiation. Only whole pages are kept (GET, or HEAD, which is answered as GET without the
+    body), with the view's own headers (content type, attachment name); the middleware adds the
+    rest on every response. Streamed downloads (the CSV files) are never kept.
     """
 
     @wraps(view)
     def cached(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         etag = getattr(request, "registry_etag", None)
         seconds = settings.PUBLIC_PAGE_RENDER_CACHE_SECONDS
-        if etag is None or not seconds or request.method != "GET":
+        if etag is None or not seconds or request.method not in ("GET", "HEAD"):
             return view(request, *args, **kwargs)
-        path = request.get_full_path().encode()
-        key = f"registry:page:{hashlib.sha256(etag.encode() + b'|' + path).hexdigest()}"
+        address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
+        digest = hashlib.sha256(f"{etag}|{address}".encode()).hexdigest()
+        key = f"registry:page:{digest}"
         kept = page_cache.get(key)
         if kept is not None:
             content, headers = kept
@@ -165,17 +196,45 @@ def _rendered(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
     return cached
 
 
-def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def _without_body(response: HttpResponseBase) -> HttpResponseBase:
+    """A HEAD answer: the GET's headers, no body. Django leaves this to the server, and not
+    every WSGI server does it; a streamed CSV is then never generated."""
+    if response.streaming:
+        response.streaming_content = []
+    else:
+        if isinstance(response, SimpleTemplateResponse):
+            response.render()
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
+
+
+def public_page(
+    view: Callable[..., HttpResponseBase], *, subject: Subject | None = None
+) -> Callable[..., HttpResponseBase]:
     """Serve `view` with the registry's ETag (304 when it still matches, before the view runs),
     from the server's render cache while the registry is unchanged, and with a Cache-Control
-    that lets a CDN hold it for `PUBLIC_PAGE_CACHE_SECONDS`."""
-    conditional = condition(etag_func=_etag_once)(_rendered(view))
+    that lets a CDN hold it for `PUBLIC_PAGE_CACHE_SECONDS`.
 
+    `subject` gives the record the page is about, if any: while it is missing the page has no
+    ETag, so its 404 is never answered with a 304.
+    """
+    conditional = condition(etag_func=_etag_once(subject))(_rendered(view))
+
+    # No CSRF check: the page changes nothing whatever the method, and every method but GET,
+    # HEAD and OPTIONS is answered 405 (rather than the CSRF failure's 403).
+    @csrf_exempt
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-        response = conditional(request, *args, **kwargs)
-        if request.method not in ("GET", "HEAD"):
+        if request.method not in ALLOWED_METHODS:
+            return HttpResponseNotAllowed(ALLOWED_METHODS)
+        if request.method == "OPTIONS":
+            response = HttpResponse(headers={"Allow": ", ".join(ALLOWED_METHODS)})
+            response["Content-Length"] = "0"
             return response
+        response = conditional(request, *args, **kwargs)
+        if request.method == "HEAD" and response.status_code != 304:
+            response = _without_body(response)
         if _personal(request, response):
             patch_cache_control(response, private=True)
         else:

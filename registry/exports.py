@@ -191,11 +191,28 @@ def _snapshot() -> Iterator[None]:
     if connection.in_atomic_block:  # the caller's transaction decides what is seen
         yield
         return
-    with transaction.atomic():
+    with _deferred_on_sqlite(), transaction.atomic():
         if connection.vendor == "postgresql":  # SQLite and MySQL already read one snapshot
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
+
+
+@contextmanager
+def _deferred_on_sqlite() -> Iterator[None]:
+    """Begin the next transaction as a reader on SQLite. The settings begin every transaction
+    IMMEDIATE (with the write lock, so that writers wait for each other rather than fail); a
+    download that did so would wait for a long import, and fail after the busy timeout."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()  # connecting sets the mode from the settings
+    mode = connection.transaction_mode
+    connection.transaction_mode = "DEFERRED"
+    try:
+        yield
+    finally:
+        connection.transaction_mode = mode
 
 
 def _organization_chunks(root: Organization | None) -> Iterator[tuple[list[tuple], _Related]]:

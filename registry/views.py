@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import codecs
 import itertools
+from functools import cache
 
+from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
 from .charts import organization_chart
@@ -200,6 +203,23 @@ def search(request):
     return render(request, "registry/search.html", context)
 
 
+# What the pages about one record are about (caching.public_page's `subject`).
+
+
+def organization_in_url(request, pk: str) -> QuerySet:
+    return Organization.objects.filter(pk=pk)
+
+
+def person_in_url(request, pk: str) -> QuerySet:
+    return Person.objects.filter(pk=pk)
+
+
+def subtree_root(request) -> QuerySet | None:
+    """The `?root=ID` of a CSV download, whose subtree it holds."""
+    root = request.GET.get("root")
+    return Organization.objects.filter(pk=root) if root else None
+
+
 def _csv_download(request, dataset: str, rows_for) -> StreamingHttpResponse:
     """Stream a whole dataset (or `?root=ID`'s subtree) as CSV; `?excel=1` adds a UTF-8 BOM."""
     root = None
@@ -222,3 +242,19 @@ def organizations_csv(request):
 
 def posts_csv(request):
     return _csv_download(request, "posts", post_rows)
+
+
+@cache
+def _favicon() -> bytes:
+    with open(finders.find("registry/favicon.ico"), "rb") as icon:
+        return icon.read()
+
+
+@require_safe
+def favicon(request):
+    """/favicon.ico, where browsers and feed readers look when a page names no icon (the pages
+    name the SVG and this file). Served from the app's static folder, as WhiteNoise serves
+    only hashed names under /static/."""
+    response = HttpResponse(_favicon(), content_type="image/vnd.microsoft.icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -4,14 +4,20 @@ the new content."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import reversion
 from django.apps import apps
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.db import connection, transaction
+from django.contrib.staticfiles import finders
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
 from django.utils.cache import has_vary_header
 from reversion.models import Version
 
@@ -389,3 +395,152 @@ def test_the_code_is_hashed_once_per_process_not_per_request(reader, seeded, mon
 
     monkeypatch.setattr(caching, "_code_files", unexpected)
     assert _revalidate(reader, "/", etag).status_code == 304
+
+
+# --- Everything that shapes the bytes is in the render cache's key ---------------------------
+
+CHART = "/organizations/cppcc-general-office/chart.svg"
+
+
+def test_a_page_rendered_for_one_host_is_never_served_to_another(reader, seeded):
+    first = _body(reader.get(CHART, headers={"host": "localhost"}))
+    assert "http://localhost/organizations/cppcc-go-research-office/" in first
+    second = _body(reader.get(CHART, headers={"host": "127.0.0.1"}))
+    assert "http://127.0.0.1/organizations/cppcc-go-research-office/" in second
+    assert "localhost" not in second
+
+
+def test_a_page_rendered_for_http_is_never_served_over_https(reader, seeded):
+    assert "http://testserver/organizations/" in _body(reader.get(CHART))
+    secure = _body(reader.get(CHART, secure=True))
+    assert "https://testserver/organizations/" in secure
+    assert "http://testserver/" not in secure
+
+
+# --- Methods ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_options_answers_the_allowed_methods_without_a_body(reader, seeded, url):
+    response = reader.options(url)
+    assert response.status_code == 200
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert _body(response) == ""
+
+
+@pytest.mark.parametrize("method", ["trace", "post", "put", "patch", "delete"])
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_other_methods_are_not_allowed(seeded, url, method):
+    reader = Client(enforce_csrf_checks=True)
+    response = getattr(reader, method)(url)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert "General Office" not in _body(response)
+    assert "cppcc-general-office" not in _body(response)
+
+
+def _wsgi(method: str, url: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+    """A request as a WSGI server (gunicorn) hands it to Django, and the bytes Django gives
+    back: the test client removes a HEAD response's body itself, a server may not."""
+    path, _, query = url.partition("?")
+    environ = RequestFactory().generic(method, path, QUERY_STRING=query, **headers).environ
+    answer = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer["status"], answer["headers"] = status, dict(response_headers)
+
+    # As the test client does: the test's transaction must outlive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        body = WSGIHandler()(environ, start_response)
+        try:
+            content = b"".join(body)
+        finally:
+            body.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], content
+
+
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_head_answers_the_get_headers_without_the_body(seeded, url):
+    status, headers, content = _wsgi("HEAD", url)
+    assert status == "200 OK"
+    assert content == b""
+    # The page the HEAD rendered (and the render cache kept) is whole for the next GET.
+    status, get_headers, get_content = _wsgi("GET", url)
+    assert status == "200 OK"
+    assert get_content.startswith((b"<!doctype html>", b"<?xml", b"id,", b"\xef\xbb\xbf"))
+    assert headers["Content-Type"] == get_headers["Content-Type"]
+    assert headers["ETag"] == get_headers["ETag"]
+    if "Content-Length" in get_headers:
+        assert headers["Content-Length"] == get_headers["Content-Length"]
+
+
+# --- A missing page is a 404, whatever ETag the request carries ------------------------------
+
+MISSING = (
+    "/organizations/does-not-exist/",
+    "/organizations/does-not-exist/chart.svg",
+    "/people/does-not-exist/",
+    "/organizations.csv?root=does-not-exist",
+    "/posts.csv?root=does-not-exist",
+)
+
+
+@pytest.mark.parametrize("url", MISSING)
+def test_a_matching_etag_never_turns_a_missing_page_into_a_304(reader, seeded, url):
+    etag, _ = _fetch(reader, RESEARCH_OFFICE)
+    response = _revalidate(reader, url, etag)
+    assert response.status_code == 404
+    assert not response.has_header("ETag")
+
+
+# --- Designed error pages and the favicon ----------------------------------------------------
+
+
+def _assert_in_the_site_layout(html: str) -> None:
+    assert '<a class="site-name" href="/">Registry of Government Organizations</a>' in html
+    assert '<form class="search-form" role="search" action="/search/" method="get">' in html
+
+
+@pytest.mark.parametrize("url", [*MISSING[:3], "/no-such-page/", "/organizations/"])
+def test_a_missing_page_has_the_site_layout_a_search_box_and_a_link_home(reader, seeded, url):
+    response = reader.get(url)
+    assert response.status_code == 404
+    html = _body(response)
+    _assert_in_the_site_layout(html)
+    assert "<h1>Page not found</h1>" in html
+    assert "the registry&#x27;s home page</a>" in html or "registry's home page</a>" in html
+
+
+def _fails(request):
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [path("fails/", _fails), path("", include("config.urls"))]
+
+
+@pytest.mark.urls(__name__)
+def test_a_server_error_has_the_site_layout_and_needs_no_database():
+    """No `db` fixture: any query while rendering the page would fail the test."""
+    response = Client(raise_request_exception=False).get("/fails/")
+    assert response.status_code == 500
+    html = _body(response)
+    _assert_in_the_site_layout(html)
+    assert "<h1>Something went wrong</h1>" in html
+
+
+def test_the_favicon_is_served_and_every_page_names_it(reader, seeded):
+    icon = reader.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/vnd.microsoft.icon"
+    assert icon.content.startswith(b"\0\0\1\0")  # an ICO file
+    html = _body(reader.get("/"))
+    assert '<link rel="icon" href="/favicon.ico" sizes="32x32">' in html
+    svg = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert svg and svg[1] == "/static/registry/favicon.svg"
+    assert finders.find("registry/favicon.svg")
+    assert reader.options("/favicon.ico").status_code == 405

@@ -1,9 +1,11 @@
 """Settings shared by every environment. Environment-specific modules start from here."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -30,6 +32,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A view whose write waited out SQLITE_TIMEOUT gets a "registry is busy" page, not a 500.
+    "config.busy.DatabaseBusyMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -60,6 +64,35 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+
+
+def _seconds(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"The environment variable {name} must be a whole number.")
+    return int(value)
+
+
+# SQLite, whatever settings module or DATABASE_URL chose it, must let several curators write at
+# once. Its default (deferred) transactions start as readers and fail with "database is locked"
+# the moment two of them try to write; IMMEDIATE takes the write lock at BEGIN, so every
+# transaction.atomic() (each admin save, move, delete, import) waits its turn instead, for up to
+# SQLITE_TIMEOUT seconds. WAL lets readers (public pages, which open no transaction) read the
+# last committed state while a writer works, even a long import; NORMAL is WAL's usual
+# synchronous level (a commit may be lost on power failure, never corrupted).
+# The timeout must outlast the longest write: an import of 100,000 organizations holds the lock
+# for tens of seconds. A request that waits longer gets the "registry is busy" page (503,
+# config/busy.py) and nothing of it is saved.
+SQLITE_TIMEOUT = _seconds("SQLITE_TIMEOUT", default=60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": SQLITE_TIMEOUT,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
