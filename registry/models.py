@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reversion
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -13,6 +13,8 @@ from mptt.querysets import TreeQuerySet
 
 from . import search
 from .dates import PartialDateField, not_before
+
+WEB_SCHEMES = ("http", "https")
 
 IDENTIFIER_HELP = (
     "Stable identifier used in the public address and in CSV files: lowercase letters, digits "
@@ -107,7 +109,11 @@ class Source(models.Model):
     """A document that records' facts come from (an article, a gazette, a web page)."""
 
     title = models.CharField(max_length=500)
-    url = models.URLField("address", max_length=500, blank=True)
+    # http and https only: URLField's default also takes ftp and ftps, and nothing else can be
+    # followed safely from a public page (`javascript:` would run in the reader's browser).
+    url = models.URLField(
+        "address", max_length=500, blank=True, validators=[URLValidator(schemes=WEB_SCHEMES)]
+    )
     publisher = models.CharField(max_length=300, blank=True)
     note = models.TextField(blank=True)
 
@@ -125,6 +131,15 @@ class Source(models.Model):
 
     def natural_key(self) -> tuple[str, str]:
         return (self.title, self.url)
+
+    @property
+    def web_url(self) -> str:
+        """The address when it may be shown as a link: rows stored before http(s) was required
+        (or written around the validators) can hold any scheme."""
+        scheme, _, rest = self.url.partition(":")
+        if scheme.lower() in WEB_SCHEMES and rest.startswith("//"):
+            return self.url
+        return ""
 
 
 class OrganizationQuerySet(TreeQuerySet):
