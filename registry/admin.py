@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from html import escape
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, F, Prefetch, Sum
 from django.http import StreamingHttpResponse
 from django.utils.functional import cached_property
@@ -51,6 +52,10 @@ class KeepWhitespaceMixin:
     Identifiers, codes and dates with spaces are then refused by their validators."""
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            # forms.URLField would prefix an address typed without a scheme with "http://"
+            # (and warns about that default changing); the model's validators refuse it instead.
+            kwargs.setdefault("form_class", forms.CharField)
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if hasattr(formfield, "strip"):
             formfield.strip = False

@@ -26,6 +26,7 @@ from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from .csvcodec import CSVFormatError, Record, decode, load_list, read_records
 from .dates import PartialDate
@@ -90,8 +91,11 @@ TEXT_FIELDS = ("name", "type", "location", "summary", "history", "functions")
 TEXT_LIMITS = {name: _limit(Organization, name) for name in TEXT_FIELDS}
 IDENTIFIER_LIMIT = _limit(Organization, "id")
 PERSON_ID_LIMIT = _limit(Person, "id")
-# Every order column is a PositiveSmallIntegerField.
-NUMBER_MIN, NUMBER_MAX = connection.ops.integer_field_range("PositiveSmallIntegerField")
+# The order columns are stored in PositiveSmallIntegerFields (post and holder positions); the
+# range is the field type's own, not the database's (SQLite would store any integer).
+NUMBER_MIN, NUMBER_MAX = BaseDatabaseOperations.integer_field_ranges[
+    Post._meta.get_field("position").get_internal_type()
+]
 # Limits of the JSON cells' keys and of the posts file's columns, from the models.
 OTHER_NAME_LIMITS = {"name": _limit(OtherName, "name"), "language": _limit(OtherName, "language")}
 SOURCE_LIMITS = {
