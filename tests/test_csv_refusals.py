@@ -66,7 +66,6 @@ POST = {
     "post_order": "1",
     "person": "wang-ming",
     "person_name": "Wang Ming",
-    "person_name_zh": "",
     "holder_order": "1",
     "start": "",
     "end": "",
@@ -74,7 +73,12 @@ POST = {
 
 
 def _posts(*rows: dict) -> bytes:
-    return write([POST | row for row in rows])
+    """A posts file of POST rows with changes; the person_name_zh column only when a row
+    gives it (so that the other cases are files today's main would have read)."""
+    rows = [POST | row for row in rows]
+    if any("person_name_zh" in row for row in rows):
+        rows = [{"person_name_zh": ""} | row for row in rows]
+    return write(rows)
 
 
 @dataclass
@@ -153,13 +157,6 @@ CASES = {
             **{SECRETARIAT: {"other_names": '[{"type": "abbreviation", "name": 5}]'}}
         ),
         ["column other_names: item 1: “name” must be text, not int."],
-    ),
-    "an object instead of an array": Case(
-        "organizations",
-        lambda: _organizations(
-            **{SECRETARIAT: {"other_names": '{"type": "abbreviation", "name": "S"}'}}
-        ),
-        ["column other_names: must be a JSON array"],
     ),
     "JSON nested thousands deep": Case(
         "organizations",
@@ -376,26 +373,6 @@ def test_the_import_process_exits_1_with_a_message_and_no_traceback(seeded, tmp_
 # --- What used to be changed silently is now kept exactly -------------------------------------
 
 
-def test_free_text_keeps_its_spaces_through_an_import(seeded):
-    report = import_organizations(
-        _organizations(
-            **{
-                SECRETARIAT: {
-                    "name": "  Secretariat ",
-                    "summary": " A summary.\n",
-                    "other_names": '[{"type": "abbreviation", "name": "S"}, '
-                    '{"type": "abbreviation", "name": "S "}]',
-                }
-            }
-        )
-    )
-    assert report.ok, report.problems
-    organization = Organization.objects.get(pk=SECRETARIAT)
-    assert organization.name == "  Secretariat "
-    assert organization.summary == " A summary.\n"
-    assert list(organization.other_names.values_list("name", flat=True)) == ["S", "S "]
-
-
 def test_an_export_with_a_huge_cell_imports_back(client, seeded):
     """The admin accepts any length in the free-text fields; the csv module's default limit
     (131,072 characters) made such an export impossible to import."""
@@ -440,23 +417,22 @@ def test_a_later_period_may_not_overlap_a_stored_holding(seeded):
     assert _dump() == before
 
 
-def test_gb18030_is_still_detected_when_it_can_only_be_chinese(seeded):
-    data = _organizations(
-        **{SECRETARIAT: {"name": "秘书局\uff08第一局\uff09", "location": "北京·西城区"}}
-    )
-    report = import_organizations(data.decode().encode("gb18030"))
-    assert report.ok, report.problems
-    assert report.encoding == "gb18030"
-    assert Organization.objects.get(pk=SECRETARIAT).name == "秘书局\uff08第一局\uff09"
-
-
-def test_a_cp1252_file_imports_when_its_encoding_is_named(seeded, tmp_path):
+def test_detection_refuses_cp1252_but_reads_gb18030_that_can_only_be_chinese(seeded, tmp_path):
     path = tmp_path / "cp1252.csv"
     path.write_bytes(
         _organizations(**{SECRETARIAT: {"location": "Zürich Straße"}}).decode().encode("cp1252")
     )
+    with pytest.raises(CommandError):
+        call_command("import_registry", "organizations", str(path))
     call_command("import_registry", "organizations", str(path), "--encoding", "cp1252")
     assert Organization.objects.get(pk=SECRETARIAT).location == "Zürich Straße"
+
+    name = "秘书局\uff08第一局\uff09"
+    data = _organizations(**{SECRETARIAT: {"name": name, "location": "北京·西城区"}})
+    report = import_organizations(data.decode().encode("gb18030"))
+    assert report.ok, report.problems
+    assert report.encoding == "gb18030"
+    assert Organization.objects.get(pk=SECRETARIAT).name == name
 
 
 # --- The admin keeps what the curator typed ---------------------------------------------------
@@ -464,31 +440,50 @@ def test_a_cp1252_file_imports_when_its_encoding_is_named(seeded, tmp_path):
 CHANGE_URL = f"/admin/registry/organization/{SECRETARIAT}/change/"
 
 
-def test_saving_an_unchanged_admin_form_changes_nothing(editor_client, seeded):
-    Organization.objects.filter(pk=SECRETARIAT).update(
-        name=" Secretariat ", summary="\n A summary. ", type="Bureau "
+def test_saving_an_unchanged_admin_form_changes_nothing(editor_client, seeded, tmp_path):
+    """Values imported with surrounding spaces (kept as given), then an admin save of the
+    untouched form: nothing changes (Django's forms used to strip them, and two other names
+    `X` and `X ` could not be saved at all)."""
+    path = tmp_path / "spaces.csv"
+    path.write_bytes(
+        _organizations(
+            **{
+                SECRETARIAT: {
+                    "name": " Secretariat ",
+                    "type": "Bureau ",
+                    "summary": "\n A summary. ",
+                    "other_names": '[{"type": "abbreviation", "name": "X"}, '
+                    '{"type": "abbreviation", "name": "X "}]',
+                }
+            }
+        )
     )
-    OtherName.objects.create(organization_id=SECRETARIAT, name_type="abbreviation", name="X")
-    OtherName.objects.create(organization_id=SECRETARIAT, name_type="abbreviation", name="X ")
+    call_command("import_registry", "organizations", str(path))
     before = export_text()
+    assert Organization.objects.get(pk=SECRETARIAT).name == " Secretariat "
+    assert list(
+        OtherName.objects.filter(organization=SECRETARIAT).values_list("name", flat=True)
+    ) == [
+        "X",
+        "X ",
+    ]
     page = editor_client.get(CHANGE_URL)
     response = editor_client.post(CHANGE_URL, admin_form_data(page))
     assert response.status_code == 302, response.context["errors"]
     assert export_text() == before
 
 
-def test_the_admin_refuses_a_full_width_date_rather_than_converting_it(editor_client, seeded):
+def test_the_admin_refuses_what_it_would_otherwise_convert(editor_client, seeded):
+    """A full-width date used to be stored as ASCII digits; without stripping, a name of only
+    spaces must still be refused."""
     page = editor_client.get(CHANGE_URL)
     response = editor_client.post(CHANGE_URL, admin_form_data(page) | {"formed": FULL_WIDTH_1980})
     assert response.status_code == 200
     assert "is not a date" in html.unescape(response.content.decode())
     assert Organization.objects.get(pk=SECRETARIAT).formed is None
-
-
-def test_the_admin_refuses_a_name_of_only_spaces(editor_client, seeded):
-    page = editor_client.get(CHANGE_URL)
     response = editor_client.post(CHANGE_URL, admin_form_data(page) | {"name": "   "})
     assert response.status_code == 200
+    assert "cannot be only spaces" in response.content.decode()
     assert Organization.objects.get(pk=SECRETARIAT).name == "Secretariat"
 
 
