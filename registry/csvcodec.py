@@ -209,7 +209,8 @@ def read_records(text: str) -> tuple[list[str], list[Record]]:
         records = []
         line = reader.line_num + 1
         for row_number, cells in enumerate(reader, start=2):
-            if any(cell.strip() for cell in cells):
+            # Only rows with no text at all are blank; a row of spaces is read (and refused).
+            if any(cells):
                 values = {
                     name: unescape_formula(cell) for name, cell in zip(header, cells, strict=False)
                 }

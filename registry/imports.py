@@ -363,7 +363,7 @@ class _RowChecker:
         if not value or not self.unspaced(column, value):
             return None
         # Bounded before int(): a cell of a million digits is refused at once.
-        if len(value) > 6 or not NUMBER.fullmatch(value) or int(value) > NUMBER_MAX:
+        if len(value) > len(str(NUMBER_MAX)) or not NUMBER.fullmatch(value) or int(value) > NUMBER_MAX:
             self.fail(
                 column,
                 f"“{value[:20]}” is not a whole number from {NUMBER_MIN} to {NUMBER_MAX} "
