@@ -281,6 +281,12 @@ def _check_header(header: list[str], allowed: tuple, required: tuple) -> list[Pr
     return problems
 
 
+def _shown(value: str, limit: int = 100) -> str:
+    """A cell quoted in a message: in full when short, else its start (a message may not
+    become as long as the file)."""
+    return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
+
+
 class _RowChecker:
     """Collects a row's problems while converting its cells."""
 
@@ -302,8 +308,8 @@ class _RowChecker:
         if value != value.strip():
             self.fail(
                 column,
-                f"{what}“{value}” has spaces (or other blank characters) before or after it; "
-                "remove them.",
+                f"{what}“{_shown(value)}” has spaces (or other blank characters) before or "
+                "after it; remove them.",
             )
             return False
         return True
@@ -322,8 +328,8 @@ class _RowChecker:
         elif not IDENTIFIER.fullmatch(value):
             self.fail(
                 column,
-                f"“{value}” is not an identifier: use lowercase letters, digits and single "
-                "hyphens (e.g. npcsc-research-office).",
+                f"“{_shown(value)}” is not an identifier: use lowercase letters, digits and "
+                "single hyphens (e.g. npcsc-research-office).",
             )
         return value
 
@@ -344,7 +350,7 @@ class _RowChecker:
         value = self.cell(column)
         allowed = sorted(allowed)
         if (value or required) and value not in allowed and self.unspaced(column, value):
-            shown = f"“{value}”" if value else "empty"
+            shown = f"“{_shown(value)}”" if value else "empty"
             self.fail(column, f"{shown} is not allowed; use one of: {', '.join(allowed)}.")
         return value
 
@@ -363,7 +369,11 @@ class _RowChecker:
         if not value or not self.unspaced(column, value):
             return None
         # Bounded before int(): a cell of a million digits is refused at once.
-        if len(value) > len(str(NUMBER_MAX)) or not NUMBER.fullmatch(value) or int(value) > NUMBER_MAX:
+        if (
+            len(value) > len(str(NUMBER_MAX))
+            or not NUMBER.fullmatch(value)
+            or int(value) > NUMBER_MAX
+        ):
             self.fail(
                 column,
                 f"“{value[:20]}” is not a whole number from {NUMBER_MIN} to {NUMBER_MAX} "
