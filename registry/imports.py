@@ -393,6 +393,9 @@ class _RowChecker:
         except ValueError as error:
             self.fail(column, str(error))
             return []
+        if len(raw) > NUMBER_MAX + 1:  # their positions are stored as small integers
+            self.fail(column, f"{len(raw)} items; the limit is {NUMBER_MAX + 1}.")
+            return []
         items = []
         for index, item in enumerate(raw, start=1):
             if not isinstance(item, dict):
@@ -403,7 +406,7 @@ class _RowChecker:
                 self.fail(
                     column,
                     f"item {index} has unknown key{'s' * (len(unknown) > 1)} "
-                    f"{', '.join(unknown)}; the keys are {', '.join(keys)}.",
+                    f"{_shown(', '.join(unknown))}; the keys are {', '.join(keys)}.",
                 )
             values = {}
             for key, required in keys.items():
@@ -411,16 +414,18 @@ class _RowChecker:
                 if not isinstance(value, str):
                     kind = "null" if value is None else type(value).__name__
                     self.fail(column, f"item {index}: “{key}” must be text, not {kind}.")
-                    value = ""
+                    value = None
                 elif "\x00" in value:
                     self.fail(column, f"item {index}: “{key}” holds a NUL character (\\u0000).")
-                    value = ""
+                    value = None
                 elif _LONE_SURROGATE.search(value):
                     self.fail(
                         column, f"item {index}: “{key}” holds a lone surrogate, not a character."
                     )
+                    value = None
+                if value is None:  # refused above; "" keeps the later checks simple
                     value = ""
-                if required and not value.strip():
+                elif required and not value.strip():
                     self.fail(column, f"item {index}: “{key}” is required (not only spaces).")
                 values[key] = value
             items.append(values)

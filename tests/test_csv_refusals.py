@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import os
 import subprocess
 import sys
@@ -187,6 +188,19 @@ CASES = {
             }
         ),
         ["column other_names: is not a usable JSON array (an object gives the key name twice)"],
+    ),
+    "more other names than positions": Case(
+        "organizations",
+        lambda: _organizations(
+            **{
+                SECRETARIAT: {
+                    "other_names": json.dumps(
+                        [{"type": "abbreviation", "name": f"n{i}"} for i in range(32769)]
+                    )
+                }
+            }
+        ),
+        ["column other_names: 32769 items; the limit is 32768."],
     ),
     "a superscript order": Case(
         "organizations",
