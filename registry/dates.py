@@ -91,6 +91,25 @@ class PartialDate:
         return text
 
 
+def periods_conflict(first: tuple[str, str], second: tuple[str, str]) -> str | None:
+    """Why two (start, end) periods of the same role (one person, one post) cannot both stand,
+    or None. A role may be held again, later: each period needs a start, and the earlier one
+    an end before the later one starts. Dates are ISO text, "" for unknown."""
+    if not first[0] or not second[0]:
+        return "a person may hold a post twice only in dated periods that do not overlap"
+    earlier, later = sorted(
+        (first, second), key=lambda period: PartialDate.parse(period[0]).earliest
+    )
+    if not earlier[1]:
+        return f"the holding from {earlier[0]} has no end, so it overlaps the one from {later[0]}"
+    if not PartialDate.parse(earlier[1]).is_before(PartialDate.parse(later[0])):
+        return (
+            f"the holding {earlier[0]} to {earlier[1]} overlaps the one from {later[0]} "
+            "(a later holding must start after the earlier one ends)"
+        )
+    return None
+
+
 def not_before(later: str, earlier: str) -> models.Q:
     """A check-constraint condition: the `later` date field does not end before `earlier` starts.
 

@@ -29,7 +29,7 @@ from django.db import connection, models, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
 
 from .csvcodec import CSVFormatError, Record, decode, load_list, read_records
-from .dates import PartialDate
+from .dates import PartialDate, periods_conflict
 from .models import (
     Citation,
     Holding,
@@ -111,6 +111,7 @@ POST_LIMITS = {
     "person_name_zh": _limit(Person, "name_zh"),
 }
 URL_VALIDATORS = Source._meta.get_field("url").validators
+LANGUAGE_VALIDATORS = OtherName._meta.get_field("language").validators
 NAME_TYPES = tuple(OtherName.Type.values)
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 # Past this many ids, or this share of the registry, reading stored rows table by table beats
@@ -490,7 +491,10 @@ def _check_organization(
             )
         for key, limit in OTHER_NAME_LIMITS.items():
             row.limited(column, f"item {index}: “{key}”", item[key], limit)
-        row.unspaced(column, item["language"], f"item {index}: language ")
+        if item["language"] and row.unspaced(column, item["language"], f"item {index}: language "):
+            _check_validators(
+                row, column, index, "language", item["language"], LANGUAGE_VALIDATORS
+            )
         if (item["type"], item["name"]) in seen:
             row.fail(column, f"“{item['name']}” is listed twice as {item['type']}.")
         seen.add((item["type"], item["name"]))
@@ -505,7 +509,7 @@ def _check_organization(
         for key, limit in SOURCE_LIMITS.items():
             row.limited(column, f"item {index}: “{key}”", item[key], limit)
         if item["url"] and row.unspaced(column, item["url"], f"item {index}: url "):
-            _check_url(row, column, index, item["url"])
+            _check_validators(row, column, index, "url", item["url"], URL_VALIDATORS)
         sources.append((item["title"], item["url"], item["locator"]))
     organization.sources = tuple(sources)
     if len(set(sources)) != len(sources):
@@ -542,18 +546,21 @@ def _check_organization(
     return organization if row.ok else None
 
 
-def _check_url(row: _RowChecker, column: str, index: int, url: str) -> None:
-    """The model's own validators (http and https addresses only), so that a file cannot
-    store what the admin refuses (a `javascript:` address would be shown as a link)."""
-    for validator in URL_VALIDATORS:
+def _check_validators(
+    row: _RowChecker, column: str, index: int, key: str, value: str, validators: list
+) -> None:
+    """The model field's own validators, so that a file cannot store what the admin refuses
+    (a `javascript:` address would be shown as a link; a language tag with spaces)."""
+    for validator in validators:
         try:
-            validator(url)
-        except ValidationError:
-            row.fail(
-                column,
-                f"item {index}: url “{url[:100]}” is not a web address; use a full http:// "
-                "or https:// address.",
+            validator(value)
+        except ValidationError as error:
+            rule = (
+                "use a full http:// or https:// address"
+                if key == "url"
+                else " ".join(error.messages)
             )
+            row.fail(column, f"item {index}: {key} “{_shown(value)}” is not valid: {rule}")
             return
 
 
@@ -1163,22 +1170,6 @@ def _same_names(
     return ok
 
 
-def _tenure_error(earlier: tuple, later: tuple) -> str | None:
-    """Why two holdings (start, end) of one post by one person cannot both stand, or None.
-    A person may hold a post again, in a later period: the earlier holding needs a start and
-    an end before the later one starts."""
-    if not earlier[0] or not later[0]:
-        return "a person may hold a post twice only in dated periods that do not overlap"
-    if not earlier[1]:
-        return f"the holding from {earlier[0]} has no end, so it overlaps the one from {later[0]}"
-    if not PartialDate.parse(earlier[1]).is_before(PartialDate.parse(later[0])):
-        return (
-            f"the holding {earlier[0]} to {earlier[1]} overlaps the one from {later[0]} "
-            "(a later holding must start after the earlier one ends)"
-        )
-    return None
-
-
 def _check_tenures(holders: list[_Holder], report: ImportReport) -> None:
     """The same person twice in one post: refused unless each holding is dated and ends
     before the next one starts. Holdings already stored count too (the file does not
@@ -1204,7 +1195,7 @@ def _check_tenures(holders: list[_Holder], report: ImportReport) -> None:
             key=lambda t: PartialDate.parse(t[0]).earliest if t[0] else datetime.date.min,
         )
         for earlier, later in itertools.pairwise(tenures):
-            reason = _tenure_error(earlier, later)
+            reason = periods_conflict(earlier[:2], later[:2])
             if reason is None:
                 continue
             where = later[2] or earlier[2]

@@ -12,13 +12,19 @@ from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
 from . import search
-from .dates import PartialDateField, not_before
+from .dates import PartialDateField, not_before, periods_conflict
 
 WEB_SCHEMES = ("http", "https")
 
 IDENTIFIER_HELP = (
     "Stable identifier used in the public address and in CSV files: lowercase letters, digits "
     "and single hyphens, e.g. cppcc-general-office-secretariat. Do not change it once published."
+)
+# The shape of a BCP 47 tag (zh-Hans, en, zh-Hant-TW): a code, matched exactly, so no spaces.
+language_tag_validator = RegexValidator(
+    r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z",
+    "Use a BCP 47 language tag such as zh-Hans or en, without spaces.",
+    code="invalid_language_tag",
 )
 identifier_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
@@ -329,6 +335,10 @@ def _is_date(value) -> bool:
     return hasattr(value, "is_before")
 
 
+def _is_date_or_none(*values) -> bool:
+    return all(value is None or _is_date(value) for value in values)
+
+
 @reversion.register()
 class OtherName(models.Model):
     """A name other than the main one, typed by what it is."""
@@ -348,6 +358,7 @@ class OtherName(models.Model):
     language = models.CharField(
         max_length=20,
         blank=True,
+        validators=[language_tag_validator],
         help_text="BCP 47 language tag, e.g. zh-Hans; empty for English.",
     )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order among the names.")
@@ -545,6 +556,18 @@ class Holding(models.Model):
                     f"({self.start.display()})."
                 }
             )
+        # The CSV import's rule too (docs/csv.md), so that what is saved here exports and
+        # imports back: the same person again in the same post only in a later period.
+        if self.post_id and self.person_id and _is_date_or_none(self.start, self.end):
+            period = (str(self.start or ""), str(self.end or ""))
+            others = Holding.objects.filter(post=self.post_id, person=self.person_id).exclude(
+                pk=self.pk
+            )
+            for start, end in others.values_list("start", "end"):
+                if start == period[0]:
+                    continue  # the unique constraint names that one
+                if reason := periods_conflict(period, (start, end)):
+                    raise ValidationError(f"{self.person} already holds this post: {reason}.")
 
 
 class ChangeStamp(models.Model):

@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from registry.imports import import_organizations, import_posts
-from registry.models import Holding, Organization, OtherName, Person, Source
+from registry.models import Holding, Organization, OtherName, Person, Post, Source
 
 from .conftest import admin_form_data
 from .csvtools import empty_registry, export_text, parse, write
@@ -202,6 +202,18 @@ CASES = {
         ),
         ["column other_names: 32769 items; the limit is 32768."],
     ),
+    "a language tag with spaces": Case(
+        "organizations",
+        lambda: _organizations(
+            **{
+                SECRETARIAT: {
+                    "other_names": '[{"type": "translation", "name": "秘书局", '
+                    '"language": "zh-Hans "}]'
+                }
+            }
+        ),
+        ["column other_names: item 1: language “zh-Hans ” has spaces"],
+    ),
     "a superscript order": Case(
         "organizations",
         lambda: _organizations(**{SECRETARIAT: {"order": "²"}}),
@@ -237,14 +249,14 @@ CASES = {
         lambda: _organizations(
             **{SECRETARIAT: {"sources": '[{"title": "T", "url": "javascript:alert(1)"}]'}}
         ),
-        ["column sources: item 1: url “javascript:alert(1)” is not a web address"],
+        ["column sources: item 1: url “javascript:alert(1)” is not valid: use a full http"],
     ),
     "an ftp: source": Case(
         "organizations",
         lambda: _organizations(
             **{SECRETARIAT: {"sources": '[{"title": "T", "url": "ftp://example.org/a"}]'}}
         ),
-        ["column sources: item 1: url “ftp://example.org/a” is not a web address"],
+        ["column sources: item 1: url “ftp://example.org/a” is not valid: use a full http"],
     ),
     "one person with two names": Case(
         "posts",
@@ -521,3 +533,66 @@ def test_public_pages_never_link_a_stored_non_web_address(client, seeded):
         page = client.get(url).content.decode()
         assert "Hostile source" in page
         assert "javascript:" not in page
+
+
+def _post_with_holding(start: str, end: str):
+    post = Post.objects.create(organization_id=SECRETARIAT, title="Director", position=1)
+    person = Person.objects.create(id="wang-ming", name="Wang Ming")
+    Holding.objects.create(post=post, person=person, position=1, start=start, end=end)
+    return post
+
+
+def _add_holding_in_the_admin(client, post, start: str, end: str):
+    url = f"/admin/registry/post/{post.pk}/change/"
+    data = admin_form_data(client.get(url))
+    index = int(data["holdings-TOTAL_FORMS"])
+    data |= {
+        "holdings-TOTAL_FORMS": str(index + 1),
+        f"holdings-{index}-person": "wang-ming",
+        f"holdings-{index}-position": "2",
+        f"holdings-{index}-start": start,
+        f"holdings-{index}-end": end,
+        f"holdings-{index}-post": str(post.pk),
+    }
+    return client.post(url, data)
+
+
+def test_the_admin_refuses_an_overlapping_second_holding_the_import_would_refuse(
+    editor_client, seeded
+):
+    post = _post_with_holding("1990", "")
+    response = _add_holding_in_the_admin(editor_client, post, "1995", "")
+    assert response.status_code == 200
+    assert "already holds this post: the holding from 1990 has no end" in html.unescape(
+        response.content.decode()
+    )
+    assert Holding.objects.filter(person="wang-ming").count() == 1
+
+
+def test_a_post_held_again_later_in_the_admin_exports_and_imports_back(editor_client, seeded):
+    post = _post_with_holding("1990", "1994-05")
+    response = _add_holding_in_the_admin(editor_client, post, "1994-06", "")
+    assert response.status_code == 302
+    organizations, posts = export_text(), export_text("posts")
+    empty_registry()
+    assert import_organizations(organizations.encode()).ok
+    report = import_posts(posts.encode())
+    assert report.ok, report.problems
+    assert export_text("posts") == posts
+
+
+def test_the_admin_refuses_a_language_tag_with_spaces(editor_client, seeded):
+    page = editor_client.get(CHANGE_URL)
+    data = admin_form_data(page)
+    index = int(data["other_names-TOTAL_FORMS"])
+    data |= {
+        "other_names-TOTAL_FORMS": str(index + 1),
+        f"other_names-{index}-name": "秘书局",
+        f"other_names-{index}-name_type": "translation",
+        f"other_names-{index}-language": "zh-Hans ",
+        f"other_names-{index}-position": "0",
+        f"other_names-{index}-organization": SECRETARIAT,
+    }
+    response = editor_client.post(CHANGE_URL, data)
+    assert response.status_code == 200
+    assert not OtherName.objects.filter(name="秘书局").exists()
