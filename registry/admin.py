@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from html import escape
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, F, Prefetch, Sum
 from django.http import StreamingHttpResponse
 from django.utils.functional import cached_property
@@ -41,6 +42,31 @@ from .services import (
     organization_delete_blockers,
     organization_tree_repair,
 )
+
+
+class KeepWhitespaceMixin:
+    """Form fields keep what the curator typed, leading and trailing spaces included.
+
+    Django's form CharField strips them by default, so saving an unchanged form changed
+    imported names and summaries, and two other names `X` and `X ` could not be saved.
+    Identifiers, codes and dates with spaces are then refused by their validators."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            # forms.URLField would prefix an address typed without a scheme with "http://"
+            # (and warns about that default changing); the model's validators refuse it instead.
+            kwargs.setdefault("form_class", forms.CharField)
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if hasattr(formfield, "strip"):
+            formfield.strip = False
+            if formfield.required:  # stripping was what refused a name of only spaces
+                formfield.validators.append(_not_only_spaces)
+        return formfield
+
+
+def _not_only_spaces(value) -> None:
+    if isinstance(value, str) and value and not value.strip():
+        raise ValidationError("This field cannot be only spaces.", code="blank")
 
 
 class CSVImportExportMixin(ImportExportMixin):
@@ -118,20 +144,20 @@ def _roots():
     return Organization.objects.roots().order_by("name")
 
 
-class OtherNameInline(admin.TabularInline):
+class OtherNameInline(KeepWhitespaceMixin, admin.TabularInline):
     model = OtherName
     extra = 0
     fields = ("name", "name_type", "language", "position")
 
 
-class CitationInline(admin.TabularInline):
+class CitationInline(KeepWhitespaceMixin, admin.TabularInline):
     model = Citation
     extra = 0
     autocomplete_fields = ("source",)
     fields = ("source", "locator", "position")
 
 
-class PostInline(admin.TabularInline):
+class PostInline(KeepWhitespaceMixin, admin.TabularInline):
     """Posts with their holders listed; holders are edited on the post's own page."""
 
     model = Post
@@ -157,7 +183,7 @@ class PostInline(admin.TabularInline):
         return format_html_join(", ", "{}", ((h.person.name,) for h in holdings))
 
 
-class PredecessorInline(admin.TabularInline):
+class PredecessorInline(KeepWhitespaceMixin, admin.TabularInline):
     model = Succession
     fk_name = "successor"
     extra = 0
@@ -167,7 +193,7 @@ class PredecessorInline(admin.TabularInline):
     verbose_name_plural = "predecessors"
 
 
-class SuccessorInline(admin.TabularInline):
+class SuccessorInline(KeepWhitespaceMixin, admin.TabularInline):
     model = Succession
     fk_name = "predecessor"
     extra = 0
@@ -178,7 +204,9 @@ class SuccessorInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin):
+class OrganizationAdmin(
+    KeepWhitespaceMixin, CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin
+):
     list_display = ("tree_actions", "indented_title", "id", "kind", "rank", "formed")
     list_display_links = ("indented_title",)
     list_filter = (TreeListFilter, "kind", "rank")
@@ -335,26 +363,26 @@ class OrganizationAdmin(CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin):
 
 
 @admin.register(Kind)
-class KindAdmin(VersionAdmin):
+class KindAdmin(KeepWhitespaceMixin, VersionAdmin):
     list_display = ("name", "code", "section", "order")
     list_editable = ("order",)
     search_fields = ("name", "code")
 
 
 @admin.register(Rank)
-class RankAdmin(VersionAdmin):
+class RankAdmin(KeepWhitespaceMixin, VersionAdmin):
     list_display = ("name", "name_zh", "code", "order")
     list_editable = ("order",)
     search_fields = ("name", "name_zh", "code")
 
 
 @admin.register(Source)
-class SourceAdmin(VersionAdmin):
+class SourceAdmin(KeepWhitespaceMixin, VersionAdmin):
     list_display = ("title", "publisher", "url")
     search_fields = ("title", "publisher", "url")
 
 
-class HoldingInline(admin.TabularInline):
+class HoldingInline(KeepWhitespaceMixin, admin.TabularInline):
     model = Holding
     extra = 0
     autocomplete_fields = ("person",)
@@ -362,7 +390,7 @@ class HoldingInline(admin.TabularInline):
 
 
 @admin.register(Post)
-class PostAdmin(CSVImportExportMixin, VersionAdmin):
+class PostAdmin(KeepWhitespaceMixin, CSVImportExportMixin, VersionAdmin):
     resource_classes = (PostResource,)
     list_display = ("title", "organization", "position", "holder_count")
     list_select_related = ("organization",)
@@ -379,7 +407,7 @@ class PostAdmin(CSVImportExportMixin, VersionAdmin):
         return post.holders_total
 
 
-class HeldPostInline(admin.TabularInline):
+class HeldPostInline(KeepWhitespaceMixin, admin.TabularInline):
     model = Holding
     extra = 0
     autocomplete_fields = ("post",)
@@ -389,7 +417,7 @@ class HeldPostInline(admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(VersionAdmin):
+class PersonAdmin(KeepWhitespaceMixin, VersionAdmin):
     list_display = ("name", "name_zh", "id")
     search_fields = ("name", "name_zh", "id")
     autocomplete_fields = ("sources",)

@@ -1,7 +1,8 @@
 """The CSV contract's low-level rules, shared by import and export (docs/csv.md describes them).
 
 - Reading bytes: UTF-8 (with or without the BOM Excel writes), UTF-16 with a BOM, and
-  GB18030/GBK (what Chinese-locale Excel writes), detected or named by the caller.
+  GB18030/GBK (what Chinese-locale Excel writes) when the bytes can only be Chinese text;
+  anything else must be named by the caller (see `decode`).
 - Spreadsheet formula injection: a cell that a spreadsheet would run as a formula gets a leading
   apostrophe on export, which the importer removes again, so the round trip is lossless.
 - Multi-valued cells (other names, sources, predecessors) hold one JSON array.
@@ -13,6 +14,8 @@ import codecs
 import csv
 import io
 import json
+import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -21,6 +24,50 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"
 
 DETECTED_ENCODINGS = ("utf-8", "gb18030")
+
+# Python's csv module refuses cells over 131,072 characters by default, but the admin accepts
+# any length in the free-text fields (TextField), so an export could not be imported back. A
+# cell can never be longer than its file, which is in memory whole anyway; the limits that
+# matter are the models', checked per column with the line and column (imports.py).
+_FIELD_SIZE_LIMIT = sys.maxsize
+while True:
+    try:
+        csv.field_size_limit(_FIELD_SIZE_LIMIT)
+        break
+    except OverflowError:  # a C long narrower than Python's maxsize (Windows)
+        _FIELD_SIZE_LIMIT //= 2
+
+# What a GB18030 reading of a file may contain besides ASCII for the encoding to be certain:
+# Chinese characters and the punctuation, symbols and full-width forms of Chinese text. A file
+# in a single-byte encoding (cp1252, latin-1) usually also "decodes" as GB18030, into
+# ideographs mixed with Latin-1 letters, Greek or Cyrillic (`Z黵ich Stra遝`): those refuse.
+_CHINESE_TEXT = re.compile(
+    "[^\x00-\x7f"
+    "\u00a4\u00a7\u00a8\u00b0\u00b1\u00b7\u00d7\u00f7"  # symbols GB2312 holds
+    "\u2010-\u206f"  # general punctuation: dashes, quotes, ellipsis
+    "\u2100-\u218f"  # letterlike symbols, Roman numerals (℃, №, Ⅷ)
+    "\u2190-\u23ff\u2460-\u27bf"  # arrows, maths, circled numbers, box drawing, shapes
+    "\u2e80-\u2fdf"  # CJK radicals
+    "\u3000-\u33ff"  # CJK punctuation, kana, bopomofo, enclosed and compatibility forms
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # ideographs
+    "\ufe10-\ufe1f\ufe30-\ufe4f\uff00-\uffef"  # vertical, compatibility, full-width forms
+    "\U00020000-\U0003134f"  # ideographs beyond the BMP
+    "]"
+)
+# A GB18030 two-byte character whose second byte is ASCII (0x40-0x7e) is what a single-byte
+# file's accented letter followed by a plain letter looks like (cp1252 `ü` + `r` reads as `黵`).
+# Removing, from the start, every four-byte sequence and every two-byte sequence of two high
+# bytes leaves a high byte exactly when the file holds such a pair.
+_GB18030_HIGH_SEQUENCES = re.compile(
+    rb"[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39]|[\x81-\xfe][\x80-\xfe]"
+)
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+ENCODING_HELP = (
+    "Save it as UTF-8 (“CSV UTF-8” in Excel), or name its encoding (for example "
+    "--encoding cp1252 or --encoding gb18030 on the command line)."
+)
 
 
 class CSVFormatError(ValueError):
@@ -51,39 +98,74 @@ def unescape_formula(value: str) -> str:
     return value
 
 
+def _text_codec(encoding: str) -> str:
+    """The codec's canonical name; refuses names that are not text encodings."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, ValueError, TypeError) as error:
+        raise CSVFormatError(f"Unknown encoding “{encoding}”. {ENCODING_HELP}") from error
+    # rot13, hex, base64, zlib...: codecs between str and str or bytes and bytes.
+    if not getattr(info, "_is_text_encoding", True):
+        raise CSVFormatError(
+            f"“{encoding}” is not a text encoding (it transforms data, it does not decode "
+            f"text). {ENCODING_HELP}"
+        )
+    return info.name
+
+
+def _certainly_chinese(data: bytes, text: str) -> bool:
+    """Whether bytes that decoded as GB18030 can only be GB18030 (see `_CHINESE_TEXT`)."""
+    if _CHINESE_TEXT.search(text):
+        return False
+    return not _HIGH_BYTE.search(_GB18030_HIGH_SEQUENCES.sub(b"", data))
+
+
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """Return (text, encoding used). Without `encoding`, detect: a BOM first, then strict
-    UTF-8, then GB18030 (a superset of GBK and GB2312)."""
+    """Return (text, encoding used).
+
+    Without `encoding`, only what is certain: a BOM (UTF-8, UTF-16), strict UTF-8, or
+    GB18030 when every non-ASCII character is Chinese text and no byte pair could be a
+    single-byte encoding's letter followed by ASCII (`_certainly_chinese`). Anything else is
+    refused, asking for the encoding to be named: a wrong guess would be stored as mojibake.
+    """
     if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError as error:
-            raise CSVFormatError(f"Unknown encoding “{encoding}”.") from error
-        candidates: tuple[str, ...] = (encoding,)
+        candidates: tuple[str, ...] = (_text_codec(encoding),)
     elif data.startswith(codecs.BOM_UTF8):
         candidates = ("utf-8-sig",)
+    elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        candidates = ("utf-32",)
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates = ("utf-16",)
     else:
         candidates = DETECTED_ENCODINGS
-    failure: UnicodeDecodeError | None = None
+    failure: UnicodeError | None = None
     for candidate in candidates:
         try:
             text = data.decode(candidate)
-        except UnicodeDecodeError as error:
+        except UnicodeError as error:  # also codecs (idna, undefined) that raise its base
             failure = failure or error
             continue
+        except (LookupError, ValueError, TypeError) as error:
+            raise CSVFormatError(
+                f"The file cannot be decoded as {candidate} ({error}). {ENCODING_HELP}"
+            ) from error
+        if candidate == "gb18030" and not encoding and not _certainly_chinese(data, text):
+            raise CSVFormatError(
+                "The file's encoding is not certain: it is not UTF-8, and read as GB18030 "
+                "it gives characters that Chinese text does not hold (a file saved in a "
+                f"Western encoding such as cp1252 reads like that). {ENCODING_HELP}"
+            )
         if text.startswith("\ufeff"):
             text = text[1:]
         return text, candidate
     assert failure is not None
-    line = data[: failure.start].count(b"\n") + 1
     tried = " or ".join(candidates)
-    raise CSVFormatError(
-        f"The file is not valid {tried}: undecodable bytes on line {line} "
-        f"(byte {failure.start + 1}). Save it as UTF-8 (“CSV UTF-8” in Excel), "
-        "or name its encoding (for example --encoding gb18030)."
-    )
+    if isinstance(failure, UnicodeDecodeError):
+        line = data[: failure.start].count(b"\n") + 1
+        where = f": undecodable bytes on line {line} (byte {failure.start + 1})"
+    else:
+        where = f" ({failure})"
+    raise CSVFormatError(f"The file is not valid {tried}{where}. {ENCODING_HELP}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +176,7 @@ class Record:
     line: int
     row: int
     values: dict[str, str]
+    cells: int  # how many cells the row has; the importer refuses rows unlike the header
 
     @property
     def where(self) -> str:
@@ -103,10 +186,20 @@ class Record:
 
 
 def read_records(text: str) -> tuple[list[str], list[Record]]:
-    """Parse CSV text into its header and records, with formula escapes removed."""
+    """Parse CSV text into its header and records, with formula escapes removed.
+
+    Rows with fewer or more cells than the header are returned as they are (`Record.cells`
+    says how many), for the importer to refuse with the rest of the file's problems."""
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise CSVFormatError(f"Line {line} contains a NUL character, which no cell may hold.")
+    # Only a named codec such as unicode_escape can produce these; no database stores them.
+    if surrogate := _LONE_SURROGATE.search(text):
+        line = text[: surrogate.start()].count("\n") + 1
+        raise CSVFormatError(
+            f"Line {line} contains a lone surrogate (U+{ord(surrogate.group()):04X}), "
+            "which is not a character."
+        )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -116,16 +209,12 @@ def read_records(text: str) -> tuple[list[str], list[Record]]:
         records = []
         line = reader.line_num + 1
         for row_number, cells in enumerate(reader, start=2):
-            if any(cell.strip() for cell in cells):
-                if len(cells) > len(header):
-                    raise CSVFormatError(
-                        f"Line {line} has {len(cells)} cells but the header has {len(header)}."
-                    )
-                padded = cells + [""] * (len(header) - len(cells))
+            # Only rows with no text at all are blank; a row of spaces is read (and refused).
+            if any(cells):
                 values = {
-                    name: unescape_formula(cell) for name, cell in zip(header, padded, strict=True)
+                    name: unescape_formula(cell) for name, cell in zip(header, cells, strict=False)
                 }
-                records.append(Record(line=line, row=row_number, values=values))
+                records.append(Record(line=line, row=row_number, values=values, cells=len(cells)))
             line = reader.line_num + 1
     except csv.Error as error:
         raise CSVFormatError(f"Line {reader.line_num}: the CSV is malformed ({error}).") from error
@@ -160,17 +249,35 @@ def dump_list(items: list) -> str:
     return _LIST_ENCODER.encode(items)
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        # json.loads would keep the last value and drop the others without a word.
+        raise ValueError(f"an object gives the key {', '.join(twice)} twice")
+    return dict(pairs)
+
+
+_LIST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def load_list(cell: str) -> list:
     """Read a multi-valued cell; raise ValueError with a plain reason when it is not an array."""
-    if not cell.strip():
+    if not cell:
         return []
+    if not cell.strip():
+        raise ValueError("holds only spaces; leave it empty for none")
     try:
-        value = json.loads(cell)
+        value = _LIST_DECODER.decode(cell)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"is not a JSON array ({error.msg} at character {error.pos + 1}); "
             'write e.g. [{"type": "abbreviation", "name": "CPPCC"}]'
         ) from error
+    except RecursionError as error:
+        raise ValueError("is nested too deeply: an array of flat objects is expected") from error
+    except ValueError as error:  # duplicate keys; numbers too long to convert
+        raise ValueError(f"is not a usable JSON array ({error})") from error
     if not isinstance(value, list):
         raise ValueError("must be a JSON array: [ ... ]")
     return value

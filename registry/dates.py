@@ -19,7 +19,9 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.query_utils import DeferredAttribute
 
-_ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+# ASCII digits only: `\d` also matches full-width and other scripts' digits, which int()
+# would silently turn into ASCII ones.
+_ISO = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
 FORMAT_HELP = "ISO 8601 at the precision known: 1949, 1949-10 or 1980-12-30."
 
 
@@ -31,8 +33,13 @@ class PartialDate:
 
     @classmethod
     def parse(cls, text: str) -> PartialDate:
-        """Read `YYYY`, `YYYY-MM` or `YYYY-MM-DD`; raise ValueError saying what is wrong."""
-        match = _ISO.fullmatch(text.strip())
+        """Read `YYYY`, `YYYY-MM` or `YYYY-MM-DD`; raise ValueError saying what is wrong.
+
+        Nothing is trimmed or converted: text with spaces around it, or with digits other than
+        ASCII 0-9, is refused rather than stored as something else than was given."""
+        match = _ISO.fullmatch(text)
+        if not match and text != text.strip() and _ISO.fullmatch(text.strip()):
+            raise ValueError(f"“{text}” has spaces before or after the date; remove them.")
         if not match:
             raise ValueError(f"“{text}” is not a date; use {FORMAT_HELP}")
         year, month, day = (int(part) if part else None for part in match.groups())
@@ -84,6 +91,25 @@ class PartialDate:
         return text
 
 
+def periods_conflict(first: tuple[str, str], second: tuple[str, str]) -> str | None:
+    """Why two (start, end) periods of the same role (one person, one post) cannot both stand,
+    or None. A role may be held again, later: each period needs a start, and the earlier one
+    an end before the later one starts. Dates are ISO text, "" for unknown."""
+    if not first[0] or not second[0]:
+        return "a person may hold a post twice only in dated periods that do not overlap"
+    earlier, later = sorted(
+        (first, second), key=lambda period: PartialDate.parse(period[0]).earliest
+    )
+    if not earlier[1]:
+        return f"the holding from {earlier[0]} has no end, so it overlaps the one from {later[0]}"
+    if not PartialDate.parse(earlier[1]).is_before(PartialDate.parse(later[0])):
+        return (
+            f"the holding {earlier[0]} to {earlier[1]} overlaps the one from {later[0]} "
+            "(a later holding must start after the earlier one ends)"
+        )
+    return None
+
+
 def not_before(later: str, earlier: str) -> models.Q:
     """A check-constraint condition: the `later` date field does not end before `earlier` starts.
 
@@ -125,7 +151,6 @@ class _PartialDateAttribute(DeferredAttribute):
 
     def __set__(self, instance, value):
         if isinstance(value, str):
-            value = value.strip()
             with contextlib.suppress(ValueError):
                 value = PartialDate.parse(value) if value else None
         instance.__dict__[self.field.attname] = value
@@ -155,7 +180,7 @@ class PartialDateField(models.Field):
     def to_python(self, value):
         if value is None or isinstance(value, PartialDate):
             return value
-        text = str(value).strip()
+        text = str(value)
         if not text:
             return None
         try:

@@ -336,7 +336,9 @@ def _post_batch(posts: list[dict]) -> Iterator[list[str]]:
     for holding in (
         Holding.objects.filter(post__in=[p["pk"] for p in posts])
         .order_by("post", "position", "pk")
-        .values("post_id", "person_id", "person__name", "position", "start", "end")
+        .values(
+            "post_id", "person_id", "person__name", "person__name_zh", "position", "start", "end"
+        )
     ):
         holders[holding["post_id"]].append(holding)
     for post in posts:
@@ -351,9 +353,10 @@ def _post_batch(posts: list[dict]) -> Iterator[list[str]]:
                 *prefix,
                 h["person_id"],
                 h["person__name"],
+                h["person__name_zh"],
                 str(h["position"]),
                 h["start"],
                 h["end"],
             ]
         if not holders.get(post["pk"]):
-            yield [*prefix, "", "", "", "", ""]
+            yield [*prefix, "", "", "", "", "", ""]

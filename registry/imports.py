@@ -13,8 +13,10 @@ The columns and cell formats are documented in docs/csv.md.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gc
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -22,10 +24,12 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
 
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from .csvcodec import CSVFormatError, Record, decode, load_list, read_records
-from .dates import PartialDate
+from .dates import PartialDate, periods_conflict
 from .models import (
     Citation,
     Holding,
@@ -65,6 +69,7 @@ POST_COLUMNS = (
     "post_order",
     "person",
     "person_name",
+    "person_name_zh",
     "holder_order",
     "start",
     "end",
@@ -72,8 +77,41 @@ POST_COLUMNS = (
 POST_REQUIRED = ("organization", "post", "person")
 
 IDENTIFIER = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# ASCII digits only: str.isdigit() also accepts `²` (int() fails) and Arabic-Indic digits
+# (int() reads them as numbers).
+NUMBER = re.compile(r"[0-9]+")
+
+
+def _limit(model: type[models.Model], name: str) -> int | None:
+    """A field's length limit, as the model declares it (None: unlimited)."""
+    return model._meta.get_field(name).max_length
+
+
 TEXT_FIELDS = ("name", "type", "location", "summary", "history", "functions")
-TEXT_LIMITS = {name: Organization._meta.get_field(name).max_length for name in TEXT_FIELDS}
+TEXT_LIMITS = {name: _limit(Organization, name) for name in TEXT_FIELDS}
+IDENTIFIER_LIMIT = _limit(Organization, "id")
+PERSON_ID_LIMIT = _limit(Person, "id")
+# The order columns are stored in PositiveSmallIntegerFields (post and holder positions); the
+# range is the field type's own, not the database's (SQLite would store any integer).
+NUMBER_MIN, NUMBER_MAX = BaseDatabaseOperations.integer_field_ranges[
+    Post._meta.get_field("position").get_internal_type()
+]
+# Limits of the JSON cells' keys and of the posts file's columns, from the models.
+OTHER_NAME_LIMITS = {"name": _limit(OtherName, "name"), "language": _limit(OtherName, "language")}
+SOURCE_LIMITS = {
+    "title": _limit(Source, "title"),
+    "url": _limit(Source, "url"),
+    "locator": _limit(Citation, "locator"),
+}
+PREDECESSOR_LIMITS = {"id": IDENTIFIER_LIMIT, "note": _limit(Succession, "note")}
+POST_LIMITS = {
+    "post": _limit(Post, "title"),
+    "post_plural": _limit(Post, "plural_title"),
+    "person_name": _limit(Person, "name"),
+    "person_name_zh": _limit(Person, "name_zh"),
+}
+URL_VALIDATORS = Source._meta.get_field("url").validators
+LANGUAGE_VALIDATORS = OtherName._meta.get_field("language").validators
 NAME_TYPES = tuple(OtherName.Type.values)
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 # Past this many ids, or this share of the registry, reading stored rows table by table beats
@@ -81,6 +119,7 @@ CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 WHOLE_TABLES_FROM_IDS = 5000
 WHOLE_TABLES_FROM_SHARE = 0.2
 _by_id = itemgetter(0)  # predecessor links (id, date, note) sort by id
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Progress = Callable[[str, int, int], None]
 
@@ -177,7 +216,31 @@ def _read_checked(
     if header is None:
         return None
     report.problems += _check_header(header, columns, required)
-    return None if report.problems else records
+    if report.problems:
+        return None
+    # A short row would empty the missing columns of a stored record, a long one holds cells
+    # that belong to no column: neither can be read as the file means it. Refused here, and
+    # left out of the row checks (their cells are in the wrong columns).
+    width = len(header)
+    well_formed = []
+    for record in records:
+        if record.cells == width:
+            well_formed.append(record)
+            continue
+        if record.cells < width:
+            missing = header[record.cells :]
+            column, what = ", ".join(missing), f"missing cell{'s' * (len(missing) > 1)}"
+        else:
+            column, what = f"(cells {width + 1}-{record.cells})", "cells beyond the header"
+        report.problems.append(
+            Problem(
+                record.where,
+                column,
+                f"{what}: the row has {record.cells} cells but the header has {width}; "
+                "every row needs exactly one cell per column (empty cells included).",
+            )
+        )
+    return well_formed
 
 
 def _read(source: bytes | str, encoding: str | None, report: ImportReport):
@@ -219,6 +282,12 @@ def _check_header(header: list[str], allowed: tuple, required: tuple) -> list[Pr
     return problems
 
 
+def _shown(value: str, limit: int = 100) -> str:
+    """A cell quoted in a message: in full when short, else its start (a message may not
+    become as long as the file)."""
+    return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
+
+
 class _RowChecker:
     """Collects a row's problems while converting its cells."""
 
@@ -234,40 +303,61 @@ class _RowChecker:
     def cell(self, column: str) -> str:
         return self.record.values.get(column, "")
 
-    def identifier(self, column: str, *, required: bool) -> str:
-        value = self.cell(column).strip()
+    def unspaced(self, column: str, value: str, what: str = "") -> bool:
+        """Codes, identifiers, numbers and dates are matched exactly: spaces around one are
+        refused, not trimmed (a trimmed value would not be what the file says)."""
+        if value != value.strip():
+            self.fail(
+                column,
+                f"{what}“{_shown(value)}” has spaces (or other blank characters) before or "
+                "after it; remove them.",
+            )
+            return False
+        return True
+
+    def identifier(
+        self, column: str, *, required: bool, limit: int | None = IDENTIFIER_LIMIT
+    ) -> str:
+        value = self.cell(column)
         if not value:
             if required:
                 self.fail(column, "empty; every row needs one.")
-        elif len(value) > 100:
-            self.fail(column, f"{len(value)} characters long; the limit is 100.")
+        elif not self.unspaced(column, value):
+            pass
+        elif limit is not None and len(value) > limit:
+            self.fail(column, f"{len(value)} characters long; the limit is {limit}.")
         elif not IDENTIFIER.fullmatch(value):
             self.fail(
                 column,
-                f"“{value}” is not an identifier: use lowercase letters, digits and single "
-                "hyphens (e.g. npcsc-research-office).",
+                f"“{_shown(value)}” is not an identifier: use lowercase letters, digits and "
+                "single hyphens (e.g. npcsc-research-office).",
             )
         return value
 
     def text(self, column: str, limit: int | None, *, required: bool = False) -> str:
+        """Free text, kept exactly as given (spaces included)."""
         value = self.cell(column)
-        if required and not value.strip():
+        # Required text may not be blank (the admin refuses it too), but is otherwise kept
+        # exactly, spaces included.
+        if required and not value:
             self.fail(column, "empty; a name is required.")
+        elif required and not value.strip():
+            self.fail(column, "only spaces; a name is required.")
         if limit is not None and len(value) > limit:
             self.fail(column, f"{len(value)} characters long; the limit is {limit}.")
         return value
 
     def choice(self, column: str, allowed: Iterable[str], *, required: bool) -> str:
-        value = self.cell(column).strip()
+        value = self.cell(column)
         allowed = sorted(allowed)
-        if (value or required) and value not in allowed:
-            shown = f"“{value}”" if value else "empty"
+        if (value or required) and value not in allowed and self.unspaced(column, value):
+            shown = f"“{_shown(value)}”" if value else "empty"
             self.fail(column, f"{shown} is not allowed; use one of: {', '.join(allowed)}.")
         return value
 
     def date(self, column: str) -> PartialDate | None:
-        value = self.cell(column).strip()
-        if not value:
+        value = self.cell(column)
+        if not value or not self.unspaced(column, value):
             return None
         try:
             return PartialDate.parse(value)
@@ -276,13 +366,26 @@ class _RowChecker:
             return None
 
     def number(self, column: str) -> int | None:
-        value = self.cell(column).strip()
-        if not value:
+        value = self.cell(column)
+        if not value or not self.unspaced(column, value):
             return None
-        if not value.isdigit() or int(value) > 32767:
-            self.fail(column, f"“{value}” is not a whole number from 0 to 32767.")
+        # Bounded before int(): a cell of a million digits is refused at once.
+        if (
+            len(value) > len(str(NUMBER_MAX))
+            or not NUMBER.fullmatch(value)
+            or int(value) > NUMBER_MAX
+        ):
+            self.fail(
+                column,
+                f"“{value[:20]}” is not a whole number from {NUMBER_MIN} to {NUMBER_MAX} "
+                "(digits 0-9 only).",
+            )
             return None
         return int(value)
+
+    def limited(self, column: str, label: str, value: str, limit: int | None) -> None:
+        if limit is not None and len(value) > limit:
+            self.fail(column, f"{label}: {len(value)} characters long; the limit is {limit}.")
 
     def items(self, column: str, keys: dict[str, bool]) -> list[dict[str, str]]:
         """A JSON array of objects with the given keys (key -> required)."""
@@ -290,6 +393,9 @@ class _RowChecker:
             raw = load_list(self.cell(column))
         except ValueError as error:
             self.fail(column, str(error))
+            return []
+        if len(raw) > NUMBER_MAX + 1:  # their positions are stored as small integers
+            self.fail(column, f"{len(raw)} items; the limit is {NUMBER_MAX + 1}.")
             return []
         items = []
         for index, item in enumerate(raw, start=1):
@@ -301,16 +407,27 @@ class _RowChecker:
                 self.fail(
                     column,
                     f"item {index} has unknown key{'s' * (len(unknown) > 1)} "
-                    f"{', '.join(unknown)}; the keys are {', '.join(keys)}.",
+                    f"{_shown(', '.join(unknown))}; the keys are {', '.join(keys)}.",
                 )
             values = {}
             for key, required in keys.items():
                 value = item.get(key, "")
                 if not isinstance(value, str):
-                    self.fail(column, f"item {index}: “{key}” must be text.")
+                    kind = "null" if value is None else type(value).__name__
+                    self.fail(column, f"item {index}: “{key}” must be text, not {kind}.")
+                    value = None
+                elif "\x00" in value:
+                    self.fail(column, f"item {index}: “{key}” holds a NUL character (\\u0000).")
+                    value = None
+                elif _LONE_SURROGATE.search(value):
+                    self.fail(
+                        column, f"item {index}: “{key}” holds a lone surrogate, not a character."
+                    )
+                    value = None
+                if value is None:  # refused above; "" keeps the later checks simple
                     value = ""
-                if required and not value.strip():
-                    self.fail(column, f"item {index}: “{key}” is required.")
+                elif required and not value.strip():
+                    self.fail(column, f"item {index}: “{key}” is required (not only spaces).")
                 values[key] = value
             items.append(values)
         return items
@@ -362,49 +479,89 @@ def _check_organization(
         row.fail("parent", "an organization cannot be its own parent.")
 
     seen, other_names = set(), []
-    for item in row.items("other_names", {"type": True, "name": True, "language": False}):
+    column = "other_names"
+    for index, item in enumerate(
+        row.items(column, {"type": True, "name": True, "language": False}), start=1
+    ):
         if item["type"] and item["type"] not in NAME_TYPES:
             row.fail(
-                "other_names",
-                f"type “{item['type']}” is not allowed; use one of: {', '.join(NAME_TYPES)}.",
+                column,
+                f"item {index}: type “{item['type']}” is not allowed; use one of: "
+                f"{', '.join(NAME_TYPES)}.",
             )
-        if len(item["name"]) > 300 or len(item["language"]) > 20:
-            row.fail("other_names", f"“{item['name'][:40]}…” is too long (names: 300).")
+        for key, limit in OTHER_NAME_LIMITS.items():
+            row.limited(column, f"item {index}: “{key}”", item[key], limit)
+        if item["language"] and row.unspaced(column, item["language"], f"item {index}: language "):
+            _check_validators(
+                row, column, index, "language", item["language"], LANGUAGE_VALIDATORS
+            )
         if (item["type"], item["name"]) in seen:
-            row.fail("other_names", f"“{item['name']}” is listed twice as {item['type']}.")
+            row.fail(column, f"“{item['name']}” is listed twice as {item['type']}.")
         seen.add((item["type"], item["name"]))
-        other_names.append((item["type"], item["name"], item["language"].strip()))
+        other_names.append((item["type"], item["name"], item["language"]))
     organization.other_names = tuple(other_names)
 
     sources = []
-    for item in row.items("sources", {"title": True, "url": False, "locator": False}):
-        if len(item["title"]) > 500 or len(item["url"]) > 500 or len(item["locator"]) > 200:
-            row.fail("sources", "a title, url or locator is too long (500, 500, 200).")
-        sources.append((item["title"], item["url"].strip(), item["locator"]))
+    column = "sources"
+    for index, item in enumerate(
+        row.items(column, {"title": True, "url": False, "locator": False}), start=1
+    ):
+        for key, limit in SOURCE_LIMITS.items():
+            row.limited(column, f"item {index}: “{key}”", item[key], limit)
+        if item["url"] and row.unspaced(column, item["url"], f"item {index}: url "):
+            _check_validators(row, column, index, "url", item["url"], URL_VALIDATORS)
+        sources.append((item["title"], item["url"], item["locator"]))
     organization.sources = tuple(sources)
     if len(set(sources)) != len(sources):
-        row.fail("sources", "the same source and locator are listed twice.")
+        row.fail(column, "the same source and locator are listed twice.")
 
     predecessors = []
-    for item in row.items("predecessors", {"id": True, "date": False, "note": False}):
-        predecessor = item["id"].strip()
-        if predecessor and not IDENTIFIER.fullmatch(predecessor):
-            row.fail("predecessors", f"“{predecessor}” is not an identifier.")
+    column = "predecessors"
+    for index, item in enumerate(
+        row.items(column, {"id": True, "date": False, "note": False}), start=1
+    ):
+        predecessor = item["id"]
+        for key, limit in PREDECESSOR_LIMITS.items():
+            row.limited(column, f"item {index}: “{key}”", item[key], limit)
+        if (
+            predecessor
+            and row.unspaced(column, predecessor, f"item {index}: id ")
+            and not IDENTIFIER.fullmatch(predecessor)
+        ):
+            row.fail(column, f"item {index}: “{predecessor}” is not an identifier.")
         date = None
-        if item["date"].strip():
+        if item["date"] and row.unspaced(column, item["date"], f"item {index}: date "):
             try:
                 date = PartialDate.parse(item["date"])
             except ValueError as error:
-                row.fail("predecessors", f"date of {predecessor}: {error}")
+                row.fail(column, f"item {index}: date of {predecessor}: {error}")
         if predecessor == organization.id:
-            row.fail("predecessors", "an organization cannot be its own predecessor.")
-        predecessors.append((predecessor, str(date or ""), item["note"][:500]))
+            row.fail(column, "an organization cannot be its own predecessor.")
+        predecessors.append((predecessor, str(date or ""), item["note"]))
     if len({p[0] for p in predecessors}) != len(predecessors):
         row.fail("predecessors", "a predecessor is listed twice.")
     # Links have no order of their own (export writes them by id), so a file may list them in
     # any order; sorted, they compare equal to the stored ones (see `_current_rows`).
     organization.predecessors = tuple(sorted(predecessors, key=_by_id))
     return organization if row.ok else None
+
+
+def _check_validators(
+    row: _RowChecker, column: str, index: int, key: str, value: str, validators: list
+) -> None:
+    """The model field's own validators, so that a file cannot store what the admin refuses
+    (a `javascript:` address would be shown as a link; a language tag with spaces)."""
+    for validator in validators:
+        try:
+            validator(value)
+        except ValidationError as error:
+            rule = (
+                "use a full http:// or https:// address"
+                if key == "url"
+                else " ".join(error.messages)
+            )
+            row.fail(column, f"item {index}: {key} “{_shown(value)}” is not valid: {rule}")
+            return
 
 
 def _chunks(items: list, size: int = CHUNK):
@@ -874,6 +1031,7 @@ class _Holder:
     post_order: int | None
     person: str
     person_name: str
+    person_name_zh: str
     holder_order: int | None
     start: str
     end: str
@@ -890,11 +1048,12 @@ def _check_holder(record: Record, problems: list[Problem], organizations: set) -
     holder = _Holder(
         where=record.where,
         organization=organization,
-        post=row.text("post", 200, required=True),
-        post_plural=row.text("post_plural", 200),
+        post=row.text("post", POST_LIMITS["post"], required=True),
+        post_plural=row.text("post_plural", POST_LIMITS["post_plural"]),
         post_order=row.number("post_order"),
-        person=row.identifier("person", required=False),
-        person_name=row.text("person_name", 200),
+        person=row.identifier("person", required=False, limit=PERSON_ID_LIMIT),
+        person_name=row.text("person_name", POST_LIMITS["person_name"]),
+        person_name_zh=row.text("person_name_zh", POST_LIMITS["person_name_zh"]),
         holder_order=row.number("holder_order"),
         start="",
         end="",
@@ -903,7 +1062,9 @@ def _check_holder(record: Record, problems: list[Problem], organizations: set) -
     if start and end and end.is_before(start):
         row.fail("end", f"the end ({end.display()}) is before the start ({start.display()}).")
     holder.start, holder.end = str(start or ""), str(end or "")
-    if not holder.person and (holder.person_name or start or end):
+    if holder.person_name and not holder.person_name.strip():
+        row.fail("person_name", "holds only spaces; give the name, or leave it empty.")
+    if not holder.person and (holder.person_name or holder.person_name_zh or start or end):
         row.fail("person", "empty, but the row gives a name or dates for a holder.")
     return holder if row.ok else None
 
@@ -924,10 +1085,14 @@ def import_posts(
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
         organizations = set(Organization.objects.values_list("pk", flat=True))
-        people = dict(Person.objects.values_list("pk", "name"))
+        people = {
+            pk: (name, name_zh)
+            for pk, name, name_zh in Person.objects.values_list("pk", "name", "name_zh")
+        }
         holders: list[_Holder] = []
         seen: dict[tuple, str] = {}
         post_settings: dict[tuple, tuple] = {}
+        names: dict[tuple[str, str], tuple[str, str]] = {}  # (person, column) -> (name, where)
         for index, record in enumerate(records):
             holder = _check_holder(record, report.problems, organizations)
             if progress and index % 5000 == 0:
@@ -962,7 +1127,11 @@ def import_posts(
                     )
                 )
                 continue
+            if not _same_names(holder, names, report):
+                continue
             holders.append(holder)
+        if not report.problems:
+            _check_tenures(holders, report)
         if report.problems:
             return report
         try:
@@ -976,7 +1145,74 @@ def import_posts(
     return report
 
 
-def _write_posts(holders: list[_Holder], people: dict[str, str], report: ImportReport) -> None:
+def _same_names(
+    holder: _Holder, names: dict[tuple[str, str], tuple[str, str]], report: ImportReport
+) -> bool:
+    """One person, one name: rows giving a person's name (or Chinese name) must agree, or the
+    last row would silently win."""
+    ok = True
+    for column in ("person_name", "person_name_zh"):
+        value = getattr(holder, column)
+        if not holder.person or not value:
+            continue
+        first = names.setdefault((holder.person, column), (value, holder.where))
+        if first[0] != value:
+            ok = False
+            report.problems.append(
+                Problem(
+                    holder.where,
+                    column,
+                    f"“{holder.person}” is named “{first[0]}” on {first[1]} and “{value}” "
+                    "here; a person has one name: give the same one in every row (or leave "
+                    "it empty).",
+                )
+            )
+    return ok
+
+
+def _check_tenures(holders: list[_Holder], report: ImportReport) -> None:
+    """The same person twice in one post: refused unless each holding is dated and ends
+    before the next one starts. Holdings already stored count too (the file does not
+    delete them)."""
+    rows: dict[tuple, dict[str, tuple]] = defaultdict(dict)  # start -> (start, end, where)
+    for h in holders:
+        if h.person:
+            rows[(h.organization, h.post, h.person)][h.start] = (h.start, h.end, h.where)
+    repeated = {key for key, starts in rows.items() if len(starts) > 1}
+    organizations = sorted({key[0] for key in rows})
+    for chunk in _chunks(organizations):
+        stored = Holding.objects.filter(post__organization__in=chunk).values_list(
+            "post__organization_id", "post__title", "person_id", "start", "end"
+        )
+        for organization, title, person, start, end in stored:
+            key = (organization, title, person)
+            if key in rows and start not in rows[key]:
+                rows[key][start] = (start, end, "")
+                repeated.add(key)
+    for key in sorted(repeated):
+        tenures = sorted(
+            rows[key].values(),
+            key=lambda t: PartialDate.parse(t[0]).earliest if t[0] else datetime.date.min,
+        )
+        for earlier, later in itertools.pairwise(tenures):
+            reason = periods_conflict(earlier[:2], later[:2])
+            if reason is None:
+                continue
+            where = later[2] or earlier[2]
+            other = earlier[2] if later[2] else "the registry"
+            other = other or "the registry"
+            report.problems.append(
+                Problem(
+                    where,
+                    "person",
+                    f"“{key[2]}” holds “{key[1]}” also on {other}: {reason}.",
+                )
+            )
+
+
+def _write_posts(
+    holders: list[_Holder], people: dict[str, tuple[str, str]], report: ImportReport
+) -> None:
     organizations = sorted({h.organization for h in holders})
     posts: dict[tuple, Post] = {}
     for chunk in _chunks(organizations):
@@ -988,18 +1224,25 @@ def _write_posts(holders: list[_Holder], people: dict[str, str], report: ImportR
             key = (holding.post.organization_id, holding.post.title, holding.person_id)
             holdings[(*key, str(holding.start or ""))] = holding
 
-    new_people = {}
-    renamed = []
+    new_people: dict[str, Person] = {}
+    renamed: dict[str, Person] = {}
     for h in holders:
         if not h.person:
             continue
-        # Names are stored as given (no trimming), so that round trips are lossless.
+        # Names are stored as given (no trimming), so that round trips are lossless; an
+        # empty cell leaves a known person's name as it is (rows agree: `_same_names`).
         if h.person not in people:
-            new_people[h.person] = Person(id=h.person, name=h.person_name)
-        elif h.person_name.strip() and h.person_name != people[h.person]:
-            renamed.append(Person(id=h.person, name=h.person_name))
+            person = new_people.setdefault(h.person, Person(id=h.person, name=h.person_name))
+            person.name_zh = person.name_zh or h.person_name_zh
+            continue
+        name, name_zh = people[h.person]
+        person = renamed.get(h.person) or Person(id=h.person, name=name, name_zh=name_zh)
+        person.name = h.person_name or person.name
+        person.name_zh = h.person_name_zh or person.name_zh
+        if (person.name, person.name_zh) != (name, name_zh):
+            renamed[h.person] = person
     Person.objects.bulk_create(new_people.values(), batch_size=2000)
-    Person.objects.bulk_update(renamed, ["name"], batch_size=2000)
+    Person.objects.bulk_update(renamed.values(), ["name", "name_zh"], batch_size=2000)
 
     changed_posts = {}
     for h in holders:
@@ -1035,7 +1278,7 @@ def _write_posts(holders: list[_Holder], people: dict[str, str], report: ImportR
             changes.append(f"post {changed_posts[key].import_action}")
         if h.person in new_people:
             changes.append("new person")
-        elif any(p.pk == h.person for p in renamed):
+        elif h.person in renamed:
             changes.append("person renamed")
         action = "update" if changes else "unchanged"
         if h.person:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reversion
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -12,11 +12,19 @@ from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
 from . import search
-from .dates import PartialDateField, not_before
+from .dates import PartialDateField, not_before, periods_conflict
+
+WEB_SCHEMES = ("http", "https")
 
 IDENTIFIER_HELP = (
     "Stable identifier used in the public address and in CSV files: lowercase letters, digits "
     "and single hyphens, e.g. cppcc-general-office-secretariat. Do not change it once published."
+)
+# The shape of a BCP 47 tag (zh-Hans, en, zh-Hant-TW): a code, matched exactly, so no spaces.
+language_tag_validator = RegexValidator(
+    r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z",
+    "Use a BCP 47 language tag such as zh-Hans or en, without spaces.",
+    code="invalid_language_tag",
 )
 identifier_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
@@ -107,7 +115,11 @@ class Source(models.Model):
     """A document that records' facts come from (an article, a gazette, a web page)."""
 
     title = models.CharField(max_length=500)
-    url = models.URLField("address", max_length=500, blank=True)
+    # http and https only: URLField's default also takes ftp and ftps, and nothing else can be
+    # followed safely from a public page (`javascript:` would run in the reader's browser).
+    url = models.URLField(
+        "address", max_length=500, blank=True, validators=[URLValidator(schemes=WEB_SCHEMES)]
+    )
     publisher = models.CharField(max_length=300, blank=True)
     note = models.TextField(blank=True)
 
@@ -125,6 +137,15 @@ class Source(models.Model):
 
     def natural_key(self) -> tuple[str, str]:
         return (self.title, self.url)
+
+    @property
+    def web_url(self) -> str:
+        """The address when it may be shown as a link: rows stored before http(s) was required
+        (or written around the validators) can hold any scheme."""
+        scheme, _, rest = self.url.partition(":")
+        if scheme.lower() in WEB_SCHEMES and rest.startswith("//"):
+            return self.url
+        return ""
 
 
 class OrganizationQuerySet(TreeQuerySet):
@@ -314,6 +335,10 @@ def _is_date(value) -> bool:
     return hasattr(value, "is_before")
 
 
+def _is_date_or_none(*values) -> bool:
+    return all(value is None or _is_date(value) for value in values)
+
+
 @reversion.register()
 class OtherName(models.Model):
     """A name other than the main one, typed by what it is."""
@@ -333,6 +358,7 @@ class OtherName(models.Model):
     language = models.CharField(
         max_length=20,
         blank=True,
+        validators=[language_tag_validator],
         help_text="BCP 47 language tag, e.g. zh-Hans; empty for English.",
     )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order among the names.")
@@ -530,6 +556,18 @@ class Holding(models.Model):
                     f"({self.start.display()})."
                 }
             )
+        # The CSV import's rule too (docs/csv.md), so that what is saved here exports and
+        # imports back: the same person again in the same post only in a later period.
+        if self.post_id and self.person_id and _is_date_or_none(self.start, self.end):
+            period = (str(self.start or ""), str(self.end or ""))
+            others = Holding.objects.filter(post=self.post_id, person=self.person_id).exclude(
+                pk=self.pk
+            )
+            for start, end in others.values_list("start", "end"):
+                if start == period[0]:
+                    continue  # the unique constraint names that one
+                if reason := periods_conflict(period, (start, end)):
+                    raise ValidationError(f"{self.person} already holds this post: {reason}.")
 
 
 class ChangeStamp(models.Model):

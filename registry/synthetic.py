@@ -733,6 +733,17 @@ def post_rows(
             holder = dice.between(0, len(ids) - 1)
             if holder not in holders:  # one holding per person and post
                 holders.append(holder)
-        yield [organization, head, "", "1", ids[holders[0]], "", "1", "", ""]
+        yield [organization, head, "", "1", ids[holders[0]], "", "", "1", "", ""]
         for order, holder in enumerate(holders[1:], start=1):
-            yield [organization, deputy, deputies_plural, "2", ids[holder], "", str(order), "", ""]
+            yield [
+                organization,
+                deputy,
+                deputies_plural,
+                "2",
+                ids[holder],
+                "",
+                "",
+                str(order),
+                "",
+                "",
+            ]

@@ -140,7 +140,7 @@ def _reject(rows, header=None):
             {"formed": "1980-12-30", "dissolved": "1980-11"},
             "column dissolved: the dissolution date (November 1980) is before the formation",
         ),
-        ({"name": "  "}, "column name: empty; a name is required."),
+        ({"name": "  "}, "column name: only spaces; a name is required."),
         ({"name": "x" * 301}, "column name: 301 characters long; the limit is 300."),
         ({"id": "Bad Id"}, "column id: “Bad Id” is not an identifier"),
         ({"other_names": '[{"type": "nickname", "name": "X"}]'}, "type “nickname” is not"),
@@ -262,7 +262,7 @@ def test_posts_row_with_end_before_start_is_refused(seeded):
 def test_a_post_without_holders_round_trips(seeded):
     Post.objects.create(organization_id="npcsc-go-secretariat", title="Director", position=1)
     text = export_text("posts")
-    assert "npcsc-go-secretariat,Director,,1,,,,,\r\n" in text
+    assert "npcsc-go-secretariat,Director,,1,,,,,,\r\n" in text
     organizations = export_text()
     empty_registry()
     import_organizations(organizations.encode())

@@ -35,7 +35,14 @@ awkward = st.one_of(
     plain,
     st.builds(str.__add__, st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", "'="]), plain),
 ).filter(lambda text: text.strip())
-optional = st.one_of(st.just(""), awkward)
+# Spaces and line breaks around free text are kept exactly (nothing is trimmed).
+padded = st.builds(
+    lambda before, text, after: before + text + after,
+    st.sampled_from(["", " ", "  "]),
+    awkward,
+    st.sampled_from(["", " ", "\n"]),
+)
+optional = st.one_of(st.just(""), awkward, padded)
 dates = st.one_of(
     st.just(""),
     st.builds(lambda y, m, d: f"{y}", st.integers(1800, 2030), st.none(), st.none()),
@@ -53,7 +60,7 @@ def registries(draw):
         nodes.append(
             {
                 "parent": draw(st.one_of(st.none(), st.integers(0, index - 1))) if index else None,
-                "name": draw(awkward),
+                "name": draw(st.one_of(awkward, padded)),
                 "kind": draw(
                     st.sampled_from(
                         ["national-body", "internal-department", "affiliated-institution"]
@@ -69,7 +76,7 @@ def registries(draw):
                     st.lists(
                         st.tuples(
                             st.sampled_from(OtherName.Type.values),
-                            awkward,
+                            st.one_of(awkward, padded),
                             st.sampled_from(["", "zh-Hans"]),
                         ),
                         max_size=3,
@@ -84,7 +91,7 @@ def registries(draw):
                 ),
                 "posts": draw(
                     st.lists(
-                        st.tuples(awkward, st.lists(awkward, max_size=3)),
+                        st.tuples(awkward, st.lists(st.tuples(padded, optional), max_size=3)),
                         max_size=2,
                         unique_by=lambda post: post[0],
                     )
@@ -131,8 +138,10 @@ def _build(nodes: list[dict]) -> None:
             )
         for seniority, (title, holders) in enumerate(node["posts"], start=1):
             post = Post.objects.create(organization=organization, title=title, position=seniority)
-            for order, name in enumerate(holders, start=1):
-                person = Person.objects.create(id=f"person-{index}-{seniority}-{order}", name=name)
+            for order, (name, name_zh) in enumerate(holders, start=1):
+                person = Person.objects.create(
+                    id=f"person-{index}-{seniority}-{order}", name=name, name_zh=name_zh
+                )
                 Holding.objects.create(post=post, person=person, position=order)
 
 
