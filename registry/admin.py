@@ -48,6 +48,7 @@ from .resources import (
     RegistryCSV,
     import_preview,
     report_digest,
+    upload_exists,
     upload_read,
     upload_remove,
     upload_save,
@@ -242,7 +243,7 @@ class CSVImportExportMixin(ImportExportMixin):
 
     def _forget_swept_uploads(self, request) -> None:
         uploads = request.session.get(self.SESSION_UPLOADS, {})
-        kept = {name: entry for name, entry in uploads.items() if upload_read(name) is not None}
+        kept = {name: entry for name, entry in uploads.items() if upload_exists(name)}
         if kept != uploads:
             request.session[self.SESSION_UPLOADS] = kept
 

@@ -162,6 +162,7 @@ _LINE = re.compile(r"line (\d+)")
 
 @dataclass
 class PreviewRow:
+    dataset: str
     line: int
     where: str
     identifier: str
@@ -170,6 +171,17 @@ class PreviewRow:
     changes: list[str] = field(default_factory=list)
     # (column, old value, new value), both shortened for display (see _shown)
     values: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """The changes that `values` does not show (e.g. "reordered" when the file has no
+        order column)."""
+        shown = {column for column, _, _ in self.values}
+        return [
+            change
+            for change in self.changes
+            if not shown.intersection(_columns_changed(self.dataset, change))
+        ]
 
 
 @dataclass
@@ -262,7 +274,14 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
         for where in wheres[:PREVIEW_ROWS]:
             identifier = _identifier(report.dataset, records.get(where, {}))
             preview.rows.append(
-                PreviewRow(_line(where), where, identifier, "rejected", problems=by_row[where])
+                PreviewRow(
+                    report.dataset,
+                    _line(where),
+                    where,
+                    identifier,
+                    "rejected",
+                    problems=by_row[where],
+                )
             )
         return preview
 
@@ -277,6 +296,7 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
         new = records.get(outcome.where, {})
         preview.rows.append(
             PreviewRow(
+                report.dataset,
                 _line(outcome.where),
                 outcome.where,
                 outcome.key,
@@ -286,7 +306,8 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
             )
         )
     preview.unchanged_rows = [
-        PreviewRow(_line(o.where), o.where, o.key, o.action) for o in unchanged[:PREVIEW_ROWS]
+        PreviewRow(report.dataset, _line(o.where), o.where, o.key, o.action)
+        for o in unchanged[:PREVIEW_ROWS]
     ]
     return preview
 
@@ -406,6 +427,10 @@ def upload_read(name: str) -> bytes | None:
         return _upload_path(name).read_bytes()
     except FileNotFoundError:
         return None
+
+
+def upload_exists(name: str) -> bool:
+    return _upload_path(name).is_file()
 
 
 def upload_remove(name: str) -> None:

@@ -356,3 +356,10 @@ def test_confirm_of_a_swept_upload_is_refused(editor_client, seeded, uploads):
     stored.unlink()  # what the sweep does to an upload left for a day
     _refused(editor_client.post(CONFIRM_URL, _confirm_data(preview)))
     assert not Organization.objects.filter(pk="forged-unit").exists()
+
+
+def test_preview_of_a_move_shows_the_old_and_new_parent(editor_client, seeded):
+    data = _edited_export(**{"npcsc-go-trade-union": {"parent": "npcsc-go-secretariat"}})
+    html = _upload(editor_client, data).content.decode()
+    row = _rows_html(html)[f"line {_line('npcsc-go-trade-union')}"]
+    assert "parent npcsc-general-office → npcsc-go-secretariat" in row
