@@ -47,8 +47,12 @@ from .resources import (
     PostResource,
     RegistryCSV,
     import_preview,
+    registry_state_digest,
     report_digest,
+    updated_keys,
     upload_exists,
+    upload_keys,
+    upload_keys_save,
     upload_read,
     upload_remove,
     upload_save,
@@ -133,20 +137,25 @@ class CSVImportExportMixin(ImportExportMixin):
                 "after waiting too long: nothing was imported. Choose the file again."
             }
             return self._import_page(request, form, context, status=400)
+        dataset = entry["dataset"]
         try:
             with transaction.atomic():
-                report = csv_import(
-                    entry["dataset"], data, file_name=entry["file_name"], user=request.user
-                )
-                if not report.applied or report_digest(report) != entry["digest"]:
+                # No other tree writer between the fingerprint and the import's own reads.
+                Organization.objects.lock_tree_writes()
+                state = registry_state_digest(dataset, upload_keys(name))
+                report = csv_import(dataset, data, file_name=entry["file_name"], user=request.user)
+                if (
+                    not report.applied
+                    or report_digest(report) != entry["digest"]
+                    or state != entry["state"]
+                ):
                     raise _PreviewChanged(report)
         except _PreviewChanged as changed:
             report = changed.report
             context = self._preview_context(request, report, data, form=form)
             context["changed_since_preview"] = True
             if report.ok:
-                entry["digest"] = report_digest(report)
-                self._remember_upload(request, name, entry)
+                self._remember_preview(request, name, entry, report)
                 context["confirm_form"] = self.get_confirm_form_class(request)(
                     initial={
                         "import_file_name": name,
@@ -215,10 +224,17 @@ class CSVImportExportMixin(ImportExportMixin):
             "model": self.model._meta.label_lower,
             "dataset": dataset,
             "file_name": file_name,
-            "digest": report_digest(report),
         }
-        self._remember_upload(request, name, entry)
+        self._remember_preview(request, name, entry, report)
         return name
+
+    def _remember_preview(self, request, name: str, entry: dict, report: ImportReport) -> None:
+        """Record what the preview of upload `name` showed, for its confirm to compare."""
+        keys = updated_keys(report)
+        upload_keys_save(name, keys)
+        entry["digest"] = report_digest(report)
+        entry["state"] = registry_state_digest(report.dataset, keys)
+        self._remember_upload(request, name, entry)
 
     def _remember_upload(self, request, name: str, entry: dict) -> None:
         uploads = dict(request.session.get(self.SESSION_UPLOADS, {}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import re
 import secrets
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import tablib
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from import_export import fields, resources
 from import_export.formats.base_formats import CSV
 from import_export.results import Error, Result, RowResult
@@ -29,7 +30,7 @@ from import_export.results import Error, Result, RowResult
 from .csvcodec import CSVFormatError, csv_lines, decode, read_records
 from .exports import organization_rows, post_rows, selected_organization_rows
 from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS, ImportReport, RowOutcome
-from .models import Holding, Organization, Post
+from .models import Citation, Holding, Organization, OtherName, Person, Post, Succession
 from .services import csv_import
 
 IMPORT_TYPES = {"new": RowResult.IMPORT_TYPE_NEW, "update": RowResult.IMPORT_TYPE_UPDATE}
@@ -220,6 +221,55 @@ def report_digest(report: ImportReport) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+# The organization columns an import may overwrite; not the nested-set fields, which move
+# whenever a unit is added anywhere before them in their tree.
+_STATE_FIELDS = tuple(
+    f.attname
+    for f in Organization._meta.concrete_fields
+    if f.attname not in ("lft", "rght", "tree_id", "level")
+)
+
+
+def updated_keys(report: ImportReport) -> list[str]:
+    """What an import overwrites: the updated organizations, or for posts the organizations
+    whose posts and holders it updates."""
+    keys = {o.key for o in report.outcomes if o.action == "update"}
+    if report.dataset == "posts":  # "organization / post / person"; ids never hold " / "
+        keys = {key.split(" / ")[0] for key in keys}
+    return sorted(keys)
+
+
+def registry_state_digest(dataset: str, keys: list[str]) -> str:
+    """A fingerprint of the stored rows behind `keys` (see updated_keys).
+
+    Two reports can agree on every outcome while the rows they overwrite were edited in
+    between: another curator renamed a unit the file renames too. The preview showed the old
+    name, so confirming would silently drop that edit; this fingerprint tells.
+    """
+    digest = hashlib.sha256(dataset.encode())
+    for start in range(0, len(keys), 900):
+        chunk = keys[start : start + 900]
+        if dataset == "organizations":
+            querysets = [
+                Organization.objects.filter(pk__in=chunk).values_list(*_STATE_FIELDS),
+                OtherName.objects.filter(organization__in=chunk).values_list(),
+                Citation.objects.filter(organization__in=chunk).values_list(),
+                Succession.objects.filter(successor__in=chunk).values_list(),
+            ]
+        else:
+            querysets = [
+                Post.objects.filter(organization__in=chunk).values_list(),
+                Holding.objects.filter(post__organization__in=chunk).values_list(),
+                Person.objects.filter(holdings__post__organization__in=chunk)
+                .distinct()
+                .values_list(),
+            ]
+        for queryset in querysets:
+            for row in queryset.order_by("pk"):
+                digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
 def _line(where: str) -> int:
     match = _LINE.match(where)
     return int(match.group(1)) if match else 0
@@ -404,22 +454,49 @@ def upload_folder() -> Path:
         or Path(tempfile.gettempdir()) / "registry-import-uploads"
     )
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # In a shared temp folder, another account could have made this folder first, to swap
+    # the uploads: refuse a folder that is not ours, or that others may write to.
+    info = folder.lstat()
+    if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ImproperlyConfigured(
+            f"The import upload folder {folder} must be a directory owned by this account that "
+            "no one else may write to; set REGISTRY_IMPORT_UPLOADS to another folder."
+        )
     return folder
 
 
 def upload_save(data: bytes) -> str:
     """Store an upload; return its random name."""
     name = secrets.token_hex(16)
-    with open(upload_folder() / f"{name}.csv", "xb") as file:  # "x": never overwrite
+    # O_EXCL: never overwrite, never follow a link; 0o600: readable by this account only.
+    descriptor = os.open(_upload_path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
         file.write(data)
     return name
 
 
-def _upload_path(name: str) -> Path:
+def upload_keys_save(name: str, keys: list[str]) -> None:
+    """Store, beside the upload, the keys of the rows its preview found it would overwrite
+    (see updated_keys): confirm fingerprints those rows before writing."""
+    path = _upload_path(name, ".json")
+    path.unlink(missing_ok=True)
+    with open(path, "x", encoding="utf-8") as file:
+        json.dump(keys, file)
+
+
+def upload_keys(name: str) -> list[str]:
+    try:
+        with open(_upload_path(name, ".json"), encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError:
+        return []
+
+
+def _upload_path(name: str, suffix: str = ".csv") -> Path:
     # Only names upload_save makes: no separators, no "..", nothing outside the folder.
     if not isinstance(name, str) or not _UPLOAD_NAME.fullmatch(name):
         raise ValueError(f"not an upload name: {name!r}")
-    return upload_folder() / f"{name}.csv"
+    return upload_folder() / f"{name}{suffix}"
 
 
 def upload_read(name: str) -> bytes | None:
@@ -435,6 +512,7 @@ def upload_exists(name: str) -> bool:
 
 def upload_remove(name: str) -> None:
     _upload_path(name).unlink(missing_ok=True)
+    _upload_path(name, ".json").unlink(missing_ok=True)
 
 
 def uploads_sweep(max_age: float = UPLOAD_MAX_AGE) -> int:
@@ -442,7 +520,7 @@ def uploads_sweep(max_age: float = UPLOAD_MAX_AGE) -> int:
     cutoff = time.time() - max_age
     removed = 0
     for path in upload_folder().iterdir():
-        if path.suffix != ".csv" or not _UPLOAD_NAME.fullmatch(path.stem):
+        if path.suffix not in (".csv", ".json") or not _UPLOAD_NAME.fullmatch(path.stem):
             continue
         try:
             if path.stat().st_mtime < cutoff:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -253,10 +254,44 @@ def test_confirm_after_another_change_offers_the_new_preview_to_confirm(editor_c
     assert Organization.objects.get(pk="npcsc-go-trade-union").name != "Union (renamed)"
 
 
+def test_confirm_after_another_curator_edited_the_same_row_imports_nothing(editor_client, seeded):
+    data = _edited_export(**{"npcsc-go-secretariat": {"name": "Secretariat Bureau"}})
+    preview = _upload(editor_client, data)
+    assert "<del>Secretariat</del>" in preview.content.decode()
+    # The outcome stays "update: name", but confirming would overwrite an edit the preview
+    # did not show.
+    Organization.objects.filter(pk="npcsc-go-secretariat").update(name="General Secretariat")
+
+    response = editor_client.post(CONFIRM_URL, _confirm_data(preview))
+    assert response.status_code == 409
+    assert "<del>General Secretariat</del> → <ins>Secretariat Bureau</ins>" in (
+        response.content.decode()
+    )
+    assert Organization.objects.get(pk="npcsc-go-secretariat").name == "General Secretariat"
+    again = editor_client.post(CONFIRM_URL, _confirm_data(response))
+    assert again.status_code == 302
+    assert Organization.objects.get(pk="npcsc-go-secretariat").name == "Secretariat Bureau"
+
+
+def test_confirm_after_another_curator_edited_a_holder_of_the_file_imports_nothing(
+    editor_client, seeded
+):
+    rows = parse(export_text("posts"))
+    person = next(row for row in rows if row["person"])
+    for row in rows:
+        if row["person"] == person["person"]:
+            row["person_name"] = "Renamed Person"
+    preview = _upload(editor_client, write(rows), POSTS_IMPORT_URL)
+    Person.objects.filter(pk=person["person"]).update(name="Renamed Elsewhere")
+    response = editor_client.post("/admin/registry/post/process_import/", _confirm_data(preview))
+    assert response.status_code == 409
+    assert Person.objects.get(pk=person["person"]).name == "Renamed Elsewhere"
+
+
 def test_confirm_imports_and_says_what_it_did(editor_client, seeded, uploads):
     data = _edited_export(**{"npcsc-go-secretariat": {"name": "Secretariat Bureau"}})
     preview = _upload(editor_client, data)
-    assert len(list(uploads.iterdir())) == 1
+    assert len(list(uploads.glob("*.csv"))) == 1
     response = editor_client.post(CONFIRM_URL, _confirm_data(preview), follow=True)
     assert "Import finished: registry.csv: 0 new, 1 updated, 52 unchanged" in (
         response.content.decode()
@@ -352,8 +387,8 @@ def test_a_new_preview_sweeps_uploads_older_than_a_day(editor_client, seeded, up
 
 def test_confirm_of_a_swept_upload_is_refused(editor_client, seeded, uploads):
     preview = _upload(editor_client, _new_unit_file())
-    (stored,) = uploads.iterdir()
-    stored.unlink()  # what the sweep does to an upload left for a day
+    for stored in uploads.iterdir():
+        stored.unlink()  # what the sweep does to an upload left for a day
     _refused(editor_client.post(CONFIRM_URL, _confirm_data(preview)))
     assert not Organization.objects.filter(pk="forged-unit").exists()
 
@@ -363,3 +398,15 @@ def test_preview_of_a_move_shows_the_old_and_new_parent(editor_client, seeded):
     html = _upload(editor_client, data).content.decode()
     row = _rows_html(html)[f"line {_line('npcsc-go-trade-union')}"]
     assert "parent npcsc-general-office → npcsc-go-secretariat" in row
+
+
+def test_uploads_are_never_kept_in_a_folder_others_may_write_to(settings, tmp_path):
+    folder = tmp_path / "open"
+    folder.mkdir()
+    folder.chmod(0o777)
+    settings.REGISTRY_IMPORT_UPLOADS = str(folder)
+    from registry.resources import upload_save  # here: the module is what this test is about
+
+    with pytest.raises(ImproperlyConfigured, match="no one else may write to"):
+        upload_save(b"id\r\n")
+    assert list(folder.iterdir()) == []
