@@ -158,6 +158,8 @@ class PostResource(_PipelineResource):
 
 PREVIEW_ROWS = 200
 SHOWN_CHARACTERS = 300  # of each old and new value; the rest is counted, never silently cut
+MESSAGE_CHARACTERS = 500
+ROW_PROBLEMS = 20  # messages listed per row (one cell of a thousand items may fail each)
 _LINE = re.compile(r"line (\d+)")
 
 
@@ -169,6 +171,7 @@ class PreviewRow:
     identifier: str
     action: str  # new, update, unchanged or rejected
     problems: list[str] = field(default_factory=list)
+    more_problems: int = 0
     changes: list[str] = field(default_factory=list)
     # (column, old value, new value), both shortened for display (see _shown)
     values: list[tuple[str, str, str]] = field(default_factory=list)
@@ -196,6 +199,7 @@ class ImportPreview:
     rejected: int = 0
     problem_count: int = 0
     file_problems: list[str] = field(default_factory=list)
+    more_file_problems: int = 0
     rows: list[PreviewRow] = field(default_factory=list)  # rejected, or new and changed rows
     more_rows: int = 0
     unchanged_rows: list[PreviewRow] = field(default_factory=list)
@@ -275,11 +279,12 @@ def _line(where: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _shown(value: str) -> str:
-    if len(value) <= SHOWN_CHARACTERS:
+def _shown(value: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """`value` for display: messages and identifiers quote the file's cells, which may be
+    megabytes long."""
+    if len(value) <= limit:
         return value
-    rest = len(value) - SHOWN_CHARACTERS
-    return f"{value[:SHOWN_CHARACTERS]}… ({rest} more characters not shown)"
+    return f"{value[:limit]}… ({len(value) - limit} more characters not shown)"
 
 
 def _records_by_where(data: bytes, encoding: str) -> dict[str, dict[str, str]]:
@@ -308,12 +313,20 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
         problem_count=len(report.problems),
     )
     by_row: dict[str, list[str]] = {}
+    more_in_row: dict[str, int] = {}
     for problem in report.problems:
         if problem.where == "file" or not _line(problem.where):
-            preview.file_problems.append(str(problem))
+            if len(preview.file_problems) < PREVIEW_ROWS:
+                preview.file_problems.append(_shown(str(problem), MESSAGE_CHARACTERS))
+            else:
+                preview.more_file_problems += 1
         else:
-            column = f"column {problem.column}: " if problem.column else ""
-            by_row.setdefault(problem.where, []).append(f"{column}{problem.message}")
+            messages = by_row.setdefault(problem.where, [])
+            if len(messages) < ROW_PROBLEMS:
+                column = f"column {problem.column}: " if problem.column else ""
+                messages.append(_shown(f"{column}{problem.message}", MESSAGE_CHARACTERS))
+            else:
+                more_in_row[problem.where] = more_in_row.get(problem.where, 0) + 1
     preview.rejected = len(by_row)
     records = _records_by_where(data, report.encoding) if by_row or report.outcomes else {}
 
@@ -322,7 +335,7 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
         wheres = sorted(by_row, key=_line)
         preview.more_rows = max(0, len(wheres) - PREVIEW_ROWS)
         for where in wheres[:PREVIEW_ROWS]:
-            identifier = _identifier(report.dataset, records.get(where, {}))
+            identifier = _shown(_identifier(report.dataset, records.get(where, {})))
             preview.rows.append(
                 PreviewRow(
                     report.dataset,
@@ -331,6 +344,7 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
                     identifier,
                     "rejected",
                     problems=by_row[where],
+                    more_problems=more_in_row.get(where, 0),
                 )
             )
         return preview
@@ -349,14 +363,14 @@ def import_preview(report: ImportReport, data: bytes) -> ImportPreview:
                 report.dataset,
                 _line(outcome.where),
                 outcome.where,
-                outcome.key,
+                _shown(outcome.key),
                 outcome.action,
                 changes=list(outcome.changes),
                 values=_changed_values(report.dataset, outcome, old.get(outcome.where), new),
             )
         )
     preview.unchanged_rows = [
-        PreviewRow(report.dataset, _line(o.where), o.where, o.key, o.action)
+        PreviewRow(report.dataset, _line(o.where), o.where, _shown(o.key), o.action)
         for o in unchanged[:PREVIEW_ROWS]
     ]
     return preview

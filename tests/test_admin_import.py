@@ -188,6 +188,22 @@ def test_a_file_of_twenty_thousand_bad_rows_gives_a_bounded_page(editor_client, 
     assert not Organization.objects.exists()
 
 
+def test_problems_quoting_huge_cells_give_a_bounded_page(editor_client, db):
+    rows = [
+        {"id": f"unit-{n}", "parent": "p" * 20000, "name": "N", "kind": "k" * 20000}
+        for n in range(300)
+    ]
+    response = _upload(editor_client, write(rows, HEADER))
+    assert len(response.content) < 600_000
+    assert "more characters not shown" in response.content.decode()
+
+    # 5,000 unknown columns, and the required ones missing: 5,001 problems.
+    header = ",".join(f"column-{n}-" + "x" * 300 for n in range(5000)).encode() + b"\r\n"
+    response = _upload(editor_client, header)
+    assert len(response.content) < 250_000
+    assert "… and 4801 more problems with the file" in response.content.decode()
+
+
 def test_a_large_valid_file_gives_a_bounded_preview(editor_client, db):
     rows = [
         {"id": f"unit-{n}", "parent": "", "name": f"Unit {n}", "kind": "national-body"}
