@@ -113,7 +113,7 @@ class CSVImportExportMixin(ImportExportMixin):
                 dataset, data, file_name=upload.name, user=request.user, dry_run=True
             )
             context = self._preview_context(request, report, data, form=form)
-            if report.ok:
+            if report.ok and report.changed:  # else there is nothing to confirm
                 upload.tmp_storage_name = self._store_upload(
                     request, data, dataset=dataset, file_name=upload.name, report=report
                 )
@@ -126,7 +126,7 @@ class CSVImportExportMixin(ImportExportMixin):
         preview showed."""
         if not self.has_import_permission(request):
             raise PermissionDenied
-        form = self.create_import_form_unbound(request)
+        form = self._import_form_unbound(request)
         name = request.POST.get("import_file_name", "")
         entry = self._recorded_upload(request, name)
         data = upload_read(name) if entry else None
@@ -154,7 +154,7 @@ class CSVImportExportMixin(ImportExportMixin):
             report = changed.report
             context = self._preview_context(request, report, data, form=form)
             context["changed_since_preview"] = True
-            if report.ok:
+            if report.ok and report.changed:
                 self._remember_preview(request, name, entry, report)
                 context["confirm_form"] = self.get_confirm_form_class(request)(
                     initial={
@@ -181,7 +181,7 @@ class CSVImportExportMixin(ImportExportMixin):
             )
         )
 
-    def create_import_form_unbound(self, request):
+    def _import_form_unbound(self, request):
         form_class = self.get_import_form_class(request)
         return form_class(
             self.get_import_formats(),

@@ -304,6 +304,14 @@ def test_confirm_after_another_curator_edited_a_holder_of_the_file_imports_nothi
     assert Person.objects.get(pk=person["person"]).name == "Renamed Elsewhere"
 
 
+def test_a_file_that_changes_nothing_offers_no_confirm(editor_client, seeded, uploads):
+    response = _upload(editor_client, export_text().encode())
+    html = response.content.decode()
+    assert "Nothing in this file changes the registry." in html
+    assert "Confirm import" not in html
+    assert list(uploads.iterdir()) == []
+
+
 def test_confirm_imports_and_says_what_it_did(editor_client, seeded, uploads):
     data = _edited_export(**{"npcsc-go-secretariat": {"name": "Secretariat Bureau"}})
     preview = _upload(editor_client, data)
