@@ -18,6 +18,7 @@ import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import tablib
@@ -250,28 +251,47 @@ def registry_state_digest(dataset: str, keys: list[str]) -> str:
     between: another curator renamed a unit the file renames too. The preview showed the old
     name, so confirming would silently drop that edit; this fingerprint tells.
     """
+    if dataset == "organizations":
+        tables = [
+            _rows_of(Organization, "id", keys, _STATE_FIELDS),
+            _rows_of(OtherName, "organization_id", keys),
+            _rows_of(Citation, "organization_id", keys),
+            _rows_of(Succession, "successor_id", keys),
+        ]
+    else:
+        holdings = _rows_of(Holding, "post__organization_id", keys)
+        person = [f.attname for f in Holding._meta.concrete_fields].index("person_id")
+        people = sorted({row[person] for row in holdings})
+        tables = [
+            _rows_of(Post, "organization_id", keys),
+            holdings,
+            _rows_of(Person, "id", people),
+        ]
     digest = hashlib.sha256(dataset.encode())
-    for start in range(0, len(keys), 900):
-        chunk = keys[start : start + 900]
-        if dataset == "organizations":
-            querysets = [
-                Organization.objects.filter(pk__in=chunk).values_list(*_STATE_FIELDS),
-                OtherName.objects.filter(organization__in=chunk).values_list(),
-                Citation.objects.filter(organization__in=chunk).values_list(),
-                Succession.objects.filter(successor__in=chunk).values_list(),
-            ]
-        else:
-            querysets = [
-                Post.objects.filter(organization__in=chunk).values_list(),
-                Holding.objects.filter(post__organization__in=chunk).values_list(),
-                Person.objects.filter(holdings__post__organization__in=chunk)
-                .distinct()
-                .values_list(),
-            ]
-        for queryset in querysets:
-            for row in queryset.order_by("pk"):
-                digest.update(repr(row).encode())
+    for rows in tables:
+        digest.update(repr(rows).encode())
     return digest.hexdigest()
+
+
+WHOLE_TABLE_FROM = 5000
+
+
+def _rows_of(model, key: str, keys: list, fields: tuple[str, ...] = ()) -> list[tuple]:
+    """The rows of `model` whose `key` is one of `keys`, sorted by primary key (the first
+    field). Past a few thousand keys, one pass over the table beats IN (...) queries."""
+    fields = fields or tuple(f.attname for f in model._meta.concrete_fields)
+    rows = []
+    if len(keys) > WHOLE_TABLE_FROM:
+        wanted = set(keys)
+        for row in model.objects.values_list(key, *fields).iterator(chunk_size=5000):
+            if row[0] in wanted:
+                rows.append(row[1:])
+    else:
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            rows.extend(model.objects.filter(**{f"{key}__in": chunk}).values_list(*fields))
+    rows.sort(key=itemgetter(0))
+    return rows
 
 
 def _line(where: str) -> int:

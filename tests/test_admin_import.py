@@ -434,3 +434,18 @@ def test_uploads_are_never_kept_in_a_folder_others_may_write_to(settings, tmp_pa
     with pytest.raises(ImproperlyConfigured, match="no one else may write to"):
         upload_save(b"id\r\n")
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("dataset", ["organizations", "posts"])
+def test_the_fingerprint_of_stored_rows_is_the_same_read_by_ids_or_by_whole_tables(
+    seeded, monkeypatch, dataset
+):
+    from registry import resources
+
+    keys = sorted(Organization.objects.values_list("pk", flat=True))[::3]
+    by_ids = resources.registry_state_digest(dataset, keys)
+    monkeypatch.setattr(resources, "WHOLE_TABLE_FROM", 0)
+    assert resources.registry_state_digest(dataset, keys) == by_ids
+    Organization.objects.filter(pk=keys[0]).update(name="Changed")
+    Person.objects.filter(holdings__post__organization__in=keys).update(name="Changed")
+    assert resources.registry_state_digest(dataset, keys) != by_ids
