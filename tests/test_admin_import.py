@@ -7,6 +7,7 @@ user, and only if the registry still gives the outcome the preview showed.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -17,6 +18,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 
 from registry.models import Organization, Person
@@ -407,6 +409,20 @@ def test_a_new_preview_sweeps_uploads_older_than_a_day(editor_client, seeded, up
     _upload(editor_client, _new_unit_file())
     assert not old.exists()
     assert recent.exists() and unrelated.exists()
+
+
+def test_the_sweep_command_removes_unconfirmed_uploads(editor_client, seeded, uploads):
+    _upload(editor_client, _new_unit_file())
+    stored = sorted(uploads.iterdir())
+    assert [path.suffix for path in stored] == [".csv", ".json"]
+    hour_ago = time.time() - 3600
+    for path in stored:
+        os.utime(path, (hour_ago, hour_ago))
+    out = io.StringIO()
+    call_command("sweep_import_uploads", "--hours", "2", stdout=out)
+    assert "Removed 0 " in out.getvalue() and sorted(uploads.iterdir()) == stored
+    call_command("sweep_import_uploads", "--hours", "0.5", stdout=out)
+    assert "Removed 2 " in out.getvalue() and list(uploads.iterdir()) == []
 
 
 def test_confirm_of_a_swept_upload_is_refused(editor_client, seeded, uploads):
