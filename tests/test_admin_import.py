@@ -161,6 +161,21 @@ def test_preview_of_posts_shows_old_and_new_values(editor_client, seeded):
     assert Person.objects.get(pk=person["person"]).name == old_name
 
 
+def test_posts_confirm_applies_what_the_preview_showed(editor_client, seeded):
+    rows = parse(export_text("posts"))
+    person = next(row for row in rows if row["person"])
+    for row in rows:
+        if row["person"] == person["person"]:
+            row["person_name"] = "Renamed Person"
+    rows.append({**person, "person": "new-person-e2e", "person_name": "New Person"})
+    preview = _upload(editor_client, write(rows), POSTS_IMPORT_URL)
+    assert preview.context["preview"].new == 1
+    response = editor_client.post("/admin/registry/post/process_import/", _confirm_data(preview))
+    assert response.status_code == 302
+    assert Person.objects.get(pk=person["person"]).name == "Renamed Person"
+    assert Person.objects.get(pk="new-person-e2e").name == "New Person"
+
+
 def test_preview_of_posts_shows_problems_in_their_rows(editor_client, seeded):
     data = write([{"organization": "ghost", "post": "Head", "person": ""}])
     html = _upload(editor_client, data, POSTS_IMPORT_URL).content.decode()
