@@ -220,9 +220,8 @@ def report_digest(report: ImportReport) -> str:
             report.dataset,
             [[o.where, o.key, o.action, o.changes] for o in report.outcomes],
             [[p.where, p.column, p.message] for p in report.problems],
-        ],
-        ensure_ascii=False,
-    )
+        ]
+    )  # ASCII: a message may quote a lone surrogate from a JSON cell
     return hashlib.sha256(content.encode()).hexdigest()
 
 
@@ -269,7 +268,7 @@ def registry_state_digest(dataset: str, keys: list[str]) -> str:
         ]
     digest = hashlib.sha256(dataset.encode())
     for rows in tables:
-        digest.update(repr(rows).encode())
+        digest.update(ascii(rows).encode())
     return digest.hexdigest()
 
 
@@ -301,7 +300,12 @@ def _line(where: str) -> int:
 
 def _shown(value: str, limit: int = SHOWN_CHARACTERS) -> str:
     """`value` for display: messages and identifiers quote the file's cells, which may be
-    megabytes long."""
+    megabytes long, or lone surrogates (from JSON escapes) that no page can encode."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode()
     if len(value) <= limit:
         return value
     return f"{value[:limit]}… ({len(value) - limit} more characters not shown)"

@@ -221,6 +221,22 @@ def test_problems_quoting_huge_cells_give_a_bounded_page(editor_client, db):
     assert "… and 4801 more problems with the file" in response.content.decode()
 
 
+def test_problems_quoting_lone_surrogates_are_shown(editor_client, seeded):
+    rows = [
+        {
+            "id": "unit-a",
+            "name": "A",
+            "kind": "national-body",
+            "other_names": '[{"type": "\\ud800", "name": "x"}]',
+            "predecessors": '[{"id": "\\udfff"}]',
+        }
+    ]
+    response = _upload(editor_client, write(rows, [*HEADER, "other_names", "predecessors"]))
+    assert response.status_code == 200
+    row = _rows_html(response.content.decode())["line 2"]
+    assert "unit-a" in row and "column other_names" in row
+
+
 def test_a_large_valid_file_gives_a_bounded_preview(editor_client, db):
     rows = [
         {"id": f"unit-{n}", "parent": "", "name": f"Unit {n}", "kind": "national-body"}
