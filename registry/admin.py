@@ -92,6 +92,7 @@ class CSVImportExportMixin(ImportExportMixin):
     skip_admin_log = True
     import_template_name = "admin/import_export/registry_import.html"
     SESSION_UPLOADS = "registry_import_uploads"
+    PENDING_UPLOADS = 5  # per session
 
     def add_data_read_fail_error_to_form(self, form, e):
         # Say what is wrong with the file (encoding, structure), not just the exception's name.
@@ -238,7 +239,13 @@ class CSVImportExportMixin(ImportExportMixin):
 
     def _remember_upload(self, request, name: str, entry: dict) -> None:
         uploads = dict(request.session.get(self.SESSION_UPLOADS, {}))
-        uploads[name] = entry
+        uploads.pop(name, None)
+        uploads[name] = entry  # last: the dict keeps the order of previews
+        # A few previews may wait side by side (several tabs); older ones give way, so that
+        # repeated uploads cannot fill the disk for a day.
+        while len(uploads) > self.PENDING_UPLOADS:
+            upload_remove(next(iter(uploads)))
+            del uploads[next(iter(uploads))]
         request.session[self.SESSION_UPLOADS] = uploads
 
     def _recorded_upload(self, request, name: str) -> dict | None:

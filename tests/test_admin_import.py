@@ -442,6 +442,16 @@ def test_a_new_preview_sweeps_uploads_older_than_a_day(editor_client, seeded, up
     assert recent.exists() and unrelated.exists()
 
 
+def test_only_the_latest_five_previews_of_a_session_wait_for_their_confirm(
+    editor_client, seeded, uploads
+):
+    previews = [_upload(editor_client, _new_unit_file()) for _ in range(7)]
+    assert len(list(uploads.glob("*.csv"))) == 5
+    _refused(editor_client.post(CONFIRM_URL, _confirm_data(previews[1])))
+    response = editor_client.post(CONFIRM_URL, _confirm_data(previews[2]))
+    assert response.status_code == 302
+
+
 def test_the_sweep_command_removes_unconfirmed_uploads(editor_client, seeded, uploads):
     _upload(editor_client, _new_unit_file())
     stored = sorted(uploads.iterdir())
