@@ -518,7 +518,8 @@ def upload_keys_save(name: str, keys: list[str]) -> None:
     (see updated_keys): confirm fingerprints those rows before writing."""
     path = _upload_path(name, ".json")
     path.unlink(missing_ok=True)
-    with open(path, "x", encoding="utf-8") as file:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         json.dump(keys, file)
 
 
