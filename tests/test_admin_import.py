@@ -349,6 +349,7 @@ def test_confirm_imports_and_says_what_it_did(editor_client, seeded, uploads):
     data = _edited_export(**{"npcsc-go-secretariat": {"name": "Secretariat Bureau"}})
     preview = _upload(editor_client, data)
     assert len(list(uploads.glob("*.csv"))) == 1
+    assert all(path.stat().st_mode & 0o077 == 0 for path in uploads.iterdir())  # private
     response = editor_client.post(CONFIRM_URL, _confirm_data(preview), follow=True)
     assert "Import finished: registry.csv: 0 new, 1 updated, 52 unchanged" in (
         response.content.decode()
