@@ -189,8 +189,8 @@ def test_admin_import_previews_then_applies_on_confirm(editor_client, seeded):
     data = _edited_export(**{"npcsc-go-secretariat": {"name": "Secretariat Bureau"}})
     preview = _upload(editor_client, data)
     assert Organization.objects.get(pk="npcsc-go-secretariat").name == "Secretariat"
-    result = preview.context["result"]
-    assert result.totals["update"] == 1 and result.totals["skip"] == 52
+    summary = preview.context["preview"]
+    assert summary.changed == 1 and summary.unchanged == 52
     confirm = preview.context["confirm_form"]
     response = editor_client.post(
         "/admin/registry/organization/process_import/",
@@ -204,7 +204,7 @@ def test_admin_import_previews_then_applies_on_confirm(editor_client, seeded):
 def test_admin_import_reads_gbk_files(editor_client, seeded):
     text = _edited_export(**{"npcsc-go-secretariat": {"name": "秘书局"}}).decode()
     preview = _upload(editor_client, text.encode("gbk"))
-    assert preview.context["result"].totals["update"] == 1
+    assert preview.context["preview"].changed == 1
     assert "秘书局" not in Organization.objects.values_list("name", flat=True)
 
 

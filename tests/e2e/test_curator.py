@@ -115,3 +115,49 @@ def test_curator_reads_an_organizations_history(admin_page):
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     page.goto(f"{TREE}cppcc-go-research-office/history/")
     expect(page.locator("#change-history")).to_contain_text("curator")
+
+
+def test_curator_reads_the_import_preview_and_confirms_after_a_concurrent_edit(
+    admin_page, tmp_path
+):
+    page = admin_page
+    rows = parse(export_text())
+    line = [row["id"] for row in rows].index("npcsc-go-secretariat") + 2
+    for row in rows:
+        if row["id"] == "npcsc-go-secretariat":
+            row.update(name="Secretariat Bureau", kind="club")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(write(rows))
+    page.goto(f"{TREE}import/")
+    page.set_input_files("#id_import_file", str(bad))
+    page.locator("input[type=submit]").click()
+    # The message is on the page as text in its row, not behind a hover.
+    bad_row = page.locator("tr", has=page.get_by_role("cell", name=f"line {line}", exact=True))
+    expect(bad_row.get_by_text("column kind: “club” is not allowed")).to_be_visible()
+
+    for row in rows:
+        if row["id"] == "npcsc-go-secretariat":
+            row["kind"] = "internal-department"
+    good = tmp_path / "good.csv"
+    good.write_bytes(write(rows))
+    page.goto(f"{TREE}import/")
+    page.set_input_files("#id_import_file", str(good))
+    page.locator("input[type=submit]").click()
+    expect(page.locator(".import-counts")).to_contain_text("1 changed")
+    expect(page.locator("del", has_text="Secretariat")).to_be_visible()
+    expect(page.locator("ins", has_text="Secretariat Bureau")).to_be_visible()
+    unchanged = page.locator("details.import-unchanged li").first
+    expect(unchanged).to_be_hidden()  # folded away until asked for
+    page.locator("details.import-unchanged summary").click()
+    expect(unchanged).to_be_visible()
+    screenshot(page, "admin-import-preview")
+
+    # Another curator renames a unit of the file before this one confirms.
+    Organization.objects.filter(pk="npcsc-go-trade-union").update(name="Union (renamed)")
+    page.locator("input[value='Confirm import']").click()
+    expect(page.locator("#content")).to_contain_text("The registry changed since your preview")
+    expect(page.locator(".import-counts")).to_contain_text("2 changed")
+    assert Organization.objects.get(pk="npcsc-go-secretariat").name == "Secretariat"
+    page.locator("input[value='Confirm import']").click()
+    expect(page.locator(".messagelist")).to_contain_text("Import finished")
+    assert Organization.objects.get(pk="npcsc-go-secretariat").name == "Secretariat Bureau"
