@@ -457,7 +457,11 @@ def history_restore(*, version: Version) -> RestorePlan:
         try:
             if plan.deletes:
                 collector = Collector(using=version.db)
-                collector.collect(plan.deletes)
+                by_model = defaultdict(list)
+                for row in plan.deletes:
+                    by_model[type(row)].append(row)
+                for rows in by_model.values():  # the collector takes one model at a time
+                    collector.collect(rows)
                 collector.delete()
             for owned in plan.versions:
                 owned._object_version.save(using=version.db)
@@ -469,7 +473,11 @@ def history_restore(*, version: Version) -> RestorePlan:
         if model is Organization:
             from .services import organization_tree_repair
 
-            organization_tree_repair(organization_ids=[version.object_id], old_tree_ids=old_trees)
+            organization_tree_repair(
+                organization_ids=[version.object_id],
+                old_tree_ids=old_trees,
+                places={version.object_id: version.field_dict["lft"]},
+            )
         return plan
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max
 from django.utils import timezone
 from mptt.exceptions import InvalidMove
 
@@ -125,13 +125,21 @@ def organization_add(*, parent: Organization | None, **fields) -> Organization:
         return organization
 
 
-def organization_tree_repair(*, organization_ids: Iterable[str], old_tree_ids: Iterable[int]):
+def organization_tree_repair(
+    *,
+    organization_ids: Iterable[str],
+    old_tree_ids: Iterable[int],
+    places: dict[str, int] | None = None,
+):
     """Make the tree valid again after organizations were written without django-mptt (a
     restore from history writes a row back with the nested-set fields it had then).
 
     Each restored organization, with everything under it, joins the tree of its parent (or a
     tree of its own), and every tree involved is rebuilt from the parent links, which keeps
-    sibling order. Raises ValidationError if the restored parent links form a cycle.
+    sibling order. `places` gives a restored organization's `lft` as it was recorded: it goes
+    back before the siblings that are now at or after that place (a unit recovered after a
+    delete returns to its place among its siblings). Raises ValidationError if the restored
+    parent links form a cycle.
     """
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
@@ -147,6 +155,12 @@ def organization_tree_repair(*, organization_ids: Iterable[str], old_tree_ids: I
                     Organization.objects.filter(parent__in=level).values_list("pk", flat=True)
                 )
             trees.add(tree_id)
+            if places and pk in places:
+                # The rebuild orders siblings by lft: double every other lft of the tree (odd
+                # values keep their order) and give the restored one twice its recorded lft.
+                others = Organization.objects.filter(tree_id=tree_id).exclude(pk=pk)
+                others.update(lft=F("lft") * 2 + 1)
+                Organization.objects.filter(pk=pk).update(lft=places[pk] * 2)
         for tree_id in sorted(trees):
             Organization.objects.partial_rebuild(tree_id)
 

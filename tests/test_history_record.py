@@ -92,7 +92,9 @@ def _import_queries(tmp_path, rows: list[dict], name: str) -> tuple[int, int]:
     path.write_bytes(write(rows))
     with CaptureQueriesContext(connection) as queries:
         call_command("import_registry", "organizations", str(path), verbosity=0)
-    return len(queries), Revision.objects.filter(comment__startswith=f"CSV import of {name}").count()
+    return len(queries), Revision.objects.filter(
+        comment__startswith=f"CSV import of {name}"
+    ).count()
 
 
 def _synthetic_rows(count: int, tmp_path) -> list[dict]:
