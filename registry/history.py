@@ -31,7 +31,7 @@ from itertools import islice
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, router, transaction
+from django.db import connection, models, router, transaction
 from django.db.models.deletion import Collector, ProtectedError
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
@@ -39,6 +39,7 @@ from django.utils.encoding import is_protected_type
 from reversion.models import Revision, Version
 from reversion.revisions import _follow_relations_recursive, _get_options
 
+from .imports import _insert_rows
 from .models import (
     Citation,
     Holding,
@@ -123,6 +124,7 @@ class _Shape:
             self.scratch.__dict__["_state"] = models.base.ModelState()
         lookups, self.repr = _REPRS.get(model, ((), None))
         self.columns = ["pk", *(f.attname for f in self.fields), *lookups]
+        self.width = len(self.fields)
         self.content_type = ContentType.objects.get_for_model(model)
         self.db = router.db_for_write(model)
 
@@ -154,11 +156,15 @@ class _Shape:
             values[f.name] = got
         return values
 
-    def version(self, row: tuple, m2m: dict[str, dict]) -> Version:
+    def version(self, row: tuple, m2m: dict[str, dict]) -> tuple:
+        """One version's columns: content type, object id, db, format, data, repr."""
         pk = row[0]
-        width = len(self.fields)
-        values = row[1 : 1 + width]
-        fields = {f.name: self.value(f, raw) for f, raw in zip(self.fields, values, strict=True)}
+        fields = {}
+        for f, raw in zip(self.fields, row[1 : 1 + self.width], strict=True):
+            if f.attname in self.special:
+                fields[f.name] = self.value(f, raw)
+            else:
+                fields[f.name] = raw if is_protected_type(raw) else str(raw)
         for f in self.m2m:
             fields[f.name] = [
                 t if is_protected_type(t) else str(t) for t in m2m[f.name].get(pk, ())
@@ -171,17 +177,15 @@ class _Shape:
         if self.repr is None:
             representation = str(self.model._base_manager.get(pk=pk))
         else:
-            representation = self.repr(*row[1 + width :])
-        return Version(
-            content_type_id=self.content_type.pk,
-            object_id=str(pk),
-            db=self.db,
-            format="json",
-            serialized_data="["
-            + json.dumps(dump, cls=DjangoJSONEncoder, ensure_ascii=False)
-            + "]",
-            object_repr=representation,
-        )
+            representation = self.repr(*row[1 + self.width :])
+        # What Django's JSON serializer writes for a list of one object.
+        data = f"[{_ENCODER.encode(dump)}]"
+        return (self.content_type.pk, str(pk), self.db, "json", data, representation)
+
+
+# json.dumps(..., cls=DjangoJSONEncoder, ensure_ascii=False), as Django's serializer calls it,
+# without building an encoder per version.
+_ENCODER = DjangoJSONEncoder(ensure_ascii=False)
 
 
 _shapes: dict[type[models.Model], _Shape] = {}
@@ -204,7 +208,7 @@ def _follows(model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
     return owned
 
 
-def _versions_of(model: type[models.Model], pks: Sequence) -> dict[object, list[Version]]:
+def _versions_of(model: type[models.Model], pks: Sequence) -> dict[object, list[tuple]]:
     """The versions of `pks` (one model) and of everything they own, by owner."""
     shape = _shape(model)
     rows = list(shape.rows(pk__in=pks))
@@ -241,33 +245,64 @@ def history_record(
     revision of its own, all with the same `comment`, `user` and date. Linear in the number of
     rows: a few queries and bulk INSERTs per 900 records. Returns the number of revisions."""
     date = date or timezone.now()
-    if user is not None and not getattr(user, "is_authenticated", False):
-        user = None
+    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
     written = 0
     pks = iter(pks)
     with transaction.atomic():
+        stamp = Revision._meta.get_field("date_created").get_db_prep_value(date, connection)
         while chunk := list(islice(pks, CHUNK)):
             by_owner = _versions_of(model, chunk)
-            revisions = [Revision(date_created=date, user=user, comment=comment) for _ in by_owner]
-            revisions = _bulk_create_revisions(revisions)
-            versions = []
-            for revision, owned in zip(revisions, by_owner.values(), strict=True):
-                for version in owned:
-                    version.revision_id = revision.pk
-                    versions.append(version)
-            Version.objects.bulk_create(versions, batch_size=BATCH)
-            written += len(revisions)
+            ids = _new_ids(Revision, len(by_owner))
+            _insert_rows(
+                Revision,
+                ("id", "date_created", "user", "comment"),
+                [(pk, stamp, user_id, comment) for pk in ids],
+            )
+            _insert_rows(
+                Version,
+                (
+                    "revision",
+                    "content_type",
+                    "object_id",
+                    "db",
+                    "format",
+                    "serialized_data",
+                    "object_repr",
+                ),
+                [
+                    (revision, *version)
+                    for revision, owned in zip(ids, by_owner.values(), strict=True)
+                    for version in owned
+                ],
+            )
+            written += len(ids)
     return written
 
 
-def _bulk_create_revisions(revisions: list[Revision]) -> list[Revision]:
-    from django.db import connections
-
-    if connections[router.db_for_write(Revision)].features.can_return_rows_from_bulk_insert:
-        return Revision.objects.bulk_create(revisions, batch_size=BATCH)
-    for revision in revisions:  # databases that return no new pks: one INSERT each
-        revision.save()
-    return revisions
+def _new_ids(model: type[models.Model], count: int) -> Sequence[int]:
+    """Reserve `count` primary keys for rows written without the ORM (so that their versions
+    can point at them). Runs in the caller's transaction."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        if connection.vendor != "sqlite":
+            raise NotImplementedError(f"No bulk history on {connection.vendor}.")
+        quoted = connection.ops.quote_name(table)
+        # A write statement takes SQLite's write lock until the transaction ends, so no other
+        # connection can take these ids (this one matches no row).
+        cursor.execute(f"UPDATE {quoted} SET id = id WHERE 0")
+        cursor.execute(f"SELECT MAX(id) FROM {quoted}")
+        highest = cursor.fetchone()[0] or 0
+        # AUTOINCREMENT never hands out an id up to the table's sequence, even a deleted one.
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        sequence = cursor.fetchone()
+        start = max(highest, sequence[0] if sequence else 0) + 1
+        return range(start, start + count)
 
 
 def history_initialize(*, comment: str = "Initial version.", user=None) -> dict[str, int]:
