@@ -25,13 +25,15 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, router, transaction
+from django.db import IntegrityError, connection, models, router, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models.deletion import Collector, ProtectedError
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
@@ -125,23 +127,51 @@ class _Shape:
         lookups, self.repr = _REPRS.get(model, ((), None))
         self.columns = ["pk", *(f.attname for f in self.fields), *lookups]
         self.width = len(self.fields)
+        self.memo: dict = {}
+        self.sql: dict = {}
+        # Columns the ORM converts after reading (none in this registry's models today): read
+        # them through the ORM, not as the driver returns them.
+        probe = model._base_manager.values_list(*self.columns).query
+        compiler = probe.get_compiler(using=router.db_for_read(model))
+        compiler.setup_query()
+        self.converted = bool(compiler.get_converters([c[0] for c in compiler.select]))
         self.content_type = ContentType.objects.get_for_model(model)
         self.db = router.db_for_write(model)
 
     def value(self, field: models.Field, raw):
+        """What the serializer writes for `raw`, the stored value of `field`."""
         if field.attname in self.special:
-            setattr(self.scratch, field.attname, raw)
-            value = field.value_from_object(self.scratch)
-            return value if is_protected_type(value) else field.value_to_string(self.scratch)
+            # Memoised: the attribute's parsing is the costly part, and values repeat (dates).
+            key = (field.attname, raw)
+            if key not in self.memo:
+                setattr(self.scratch, field.attname, raw)
+                value = field.value_from_object(self.scratch)
+                self.memo[key] = (
+                    value if is_protected_type(value) else field.value_to_string(self.scratch)
+                )
+            return self.memo[key]
         return raw if is_protected_type(raw) else str(raw)
 
-    def rows(self, **filters) -> Iterable[tuple]:
-        return (
-            self.model._base_manager.filter(**filters)
-            .order_by()
-            .values_list(*self.columns)
-            .iterator(chunk_size=BATCH)
-        )
+    def rows(self, field: str, values: Sequence) -> list[tuple]:
+        """The rows whose `field` is one of `values`, as tuples of `columns`."""
+        found = []
+        for start in range(0, len(values), CHUNK):
+            found.extend(self._rows(field, values[start : start + CHUNK]))
+        return found
+
+    def _rows(self, field: str, values: Sequence) -> Iterable[tuple]:
+        queryset = self.model._base_manager.order_by().values_list(*self.columns)
+        if self.converted:
+            return queryset.filter(**{f"{field}__in": values}).iterator(chunk_size=BATCH)
+        # One SQL text per (field, number of values), compiled once: Django's per-value
+        # preparation of 900 parameters, and DEBUG's query log, cost more than the query.
+        key = (field, len(values))
+        if key not in self.sql:
+            dummy = queryset.filter(**{f"{field}__in": range(1, len(values) + 1)})
+            self.sql[key] = dummy.query.sql_with_params()[0]
+        with _unlogged_cursor() as cursor:
+            cursor.execute(self.sql[key], list(values))
+            return cursor.fetchall()
 
     def m2m_values(self, pks: Sequence) -> dict[str, dict]:
         values: dict[str, dict] = {}
@@ -161,10 +191,12 @@ class _Shape:
         pk = row[0]
         fields = {}
         for f, raw in zip(self.fields, row[1 : 1 + self.width], strict=True):
-            if f.attname in self.special:
-                fields[f.name] = self.value(f, raw)
-            else:
-                fields[f.name] = raw if is_protected_type(raw) else str(raw)
+            # Text, numbers and NULL are written as they are; anything else as the field says.
+            fields[f.name] = (
+                raw
+                if type(raw) in _AS_IS and f.attname not in self.special
+                else (self.value(f, raw))
+            )
         for f in self.m2m:
             fields[f.name] = [
                 t if is_protected_type(t) else str(t) for t in m2m[f.name].get(pk, ())
@@ -183,6 +215,7 @@ class _Shape:
         return (self.content_type.pk, str(pk), self.db, "json", data, representation)
 
 
+_AS_IS = frozenset((str, int, float, type(None)))
 # json.dumps(..., cls=DjangoJSONEncoder, ensure_ascii=False), as Django's serializer calls it,
 # without building an encoder per version.
 _ENCODER = DjangoJSONEncoder(ensure_ascii=False)
@@ -211,7 +244,7 @@ def _follows(model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
 def _versions_of(model: type[models.Model], pks: Sequence) -> dict[object, list[tuple]]:
     """The versions of `pks` (one model) and of everything they own, by owner."""
     shape = _shape(model)
-    rows = list(shape.rows(pk__in=pks))
+    rows = shape.rows("pk", pks)
     m2m = shape.m2m_values([row[0] for row in rows]) if shape.m2m else {}
     by_owner = {row[0]: [shape.version(row, m2m)] for row in rows}
     _add_owned(model, list(by_owner), {pk: pk for pk in by_owner}, by_owner)
@@ -221,7 +254,7 @@ def _versions_of(model: type[models.Model], pks: Sequence) -> dict[object, list[
 def _add_owned(model, owner_pks: list, root_of: dict, by_owner: dict) -> None:
     for related, attname in _follows(model):
         shape = _shape(related)
-        rows = list(shape.rows(**{f"{attname}__in": owner_pks}))
+        rows = shape.rows(attname, owner_pks)
         m2m = shape.m2m_values([row[0] for row in rows]) if shape.m2m else {}
         column = shape.columns.index(attname)
         child_roots = {}
@@ -253,12 +286,12 @@ def history_record(
         while chunk := list(islice(pks, CHUNK)):
             by_owner = _versions_of(model, chunk)
             ids = _new_ids(Revision, len(by_owner))
-            _insert_rows(
+            _write_rows(
                 Revision,
                 ("id", "date_created", "user", "comment"),
                 [(pk, stamp, user_id, comment) for pk in ids],
             )
-            _insert_rows(
+            _write_rows(
                 Version,
                 (
                     "revision",
@@ -277,6 +310,34 @@ def history_record(
             )
             written += len(ids)
     return written
+
+
+@contextmanager
+def _unlogged_cursor():
+    """A cursor of the current connection and transaction, outside DEBUG's query log: logging
+    a 2,000-row INSERT of JSON (SQLite quotes every parameter with a query of its own) costs
+    more than running it, and history rows are bookkeeping."""
+    connection.ensure_connection()
+    # Django's plain wrapper (parameter style, execute_wrappers), not DEBUG's logging one.
+    cursor = CursorWrapper(connection.create_cursor(), connection)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def _write_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[tuple]) -> None:
+    if connection.vendor == "postgresql" or not rows:
+        _insert_rows(model, fields, rows)  # COPY
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+    markers = ", ".join(["%s"] * len(fields))
+    with _unlogged_cursor() as cursor:
+        # No triggers on history tables: one prepared statement, many rows, is the fast way.
+        cursor.executemany(
+            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({markers})", rows
+        )
 
 
 def _new_ids(model: type[models.Model], count: int) -> Sequence[int]:
@@ -305,16 +366,21 @@ def _new_ids(model: type[models.Model], count: int) -> Sequence[int]:
         return range(start, start + count)
 
 
-def history_initialize(*, comment: str = "Initial version.", user=None) -> dict[str, int]:
+def history_initialize(
+    *,
+    comment: str = "Initial version.",
+    user=None,
+    record_models: Iterable[type[models.Model]] = ROOT_MODELS,
+) -> dict[str, int]:
     """Give every record that has no history yet (rows loaded or imported before history was
     kept, the vocabularies shipped by a migration) an initial version, so that it can be
     reverted to and recovered after a delete. Idempotent. Returns revisions written by model."""
     written = {}
     with transaction.atomic():
         date = timezone.now()
-        for model in ROOT_MODELS:
-            if model is Organization:
-                Organization.objects.lock_tree_writes()
+        if Organization in record_models:
+            Organization.objects.lock_tree_writes()
+        for model in record_models:
             versioned = set(
                 Version.objects.get_for_model(model).values_list("object_id", flat=True)
             )
@@ -490,20 +556,27 @@ def history_restore(*, version: Version) -> RestorePlan:
             else []
         )
         try:
-            if plan.deletes:
-                collector = Collector(using=version.db)
-                by_model = defaultdict(list)
-                for row in plan.deletes:
-                    by_model[type(row)].append(row)
-                for rows in by_model.values():  # the collector takes one model at a time
-                    collector.collect(rows)
-                collector.delete()
-            for owned in plan.versions:
-                owned._object_version.save(using=version.db)
+            with transaction.atomic():
+                if plan.deletes:
+                    collector = Collector(using=version.db)
+                    by_model = defaultdict(list)
+                    for row in plan.deletes:
+                        by_model[type(row)].append(row)
+                    for rows in by_model.values():  # the collector takes one model at a time
+                        collector.collect(rows)
+                    collector.delete()
+                for owned in plan.versions:
+                    owned._object_version.save(using=version.db)
         except ProtectedError as error:
             names = ", ".join(f"“{row}”" for row in error.protected_objects)
             raise ValidationError(
                 f"Restoring this version would delete rows that others still need ({names})."
+            ) from error
+        except IntegrityError as error:
+            # E.g. another record has taken a name that must be unique since this version.
+            raise ValidationError(
+                f"“{version.object_repr}” cannot be restored as it was: it clashes with the "
+                f"registry as it is now ({error}). Edit the record instead."
             ) from error
         if model is Organization:
             from .services import organization_tree_repair

@@ -15,7 +15,7 @@ from . import synthetic
 from .csvcodec import csv_lines
 from .history import history_initialize, history_record
 from .imports import ImportReport, Progress, import_organizations, import_posts
-from .models import Organization, Person
+from .models import Organization, Person, Source
 
 SEED_FIXTURE = "seed"
 SEED_ROOTS = ("cppcc-national-committee", "npcsc")
@@ -222,6 +222,8 @@ def _add_imported_to_revision(report: ImportReport, *, comment: str, user=None) 
         )
     history_record(model=Organization, pks=organizations, comment=comment, user=user, date=date)
     history_record(model=Person, pks=people, comment=comment, user=user, date=date)
+    if report.dataset == "organizations":  # the sources its citations added (a short table)
+        history_initialize(comment=comment, user=user, record_models=(Source,))
 
 
 def synthetic_registry_load(
