@@ -22,12 +22,12 @@ Every service here runs in one transaction; tree writes take the tree lock first
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -60,6 +60,7 @@ from .models import (
 # with the record that owns them (the models' `follow`).
 ROOT_MODELS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
+WHOLE_TABLE_FROM = 5000  # owners from which one pass over a table replaces IN (...) queries
 BATCH = 2000  # rows per bulk INSERT
 
 # What `str(obj)` gives, from values one query can fetch (`object_repr` of a version), so that
@@ -152,12 +153,38 @@ class _Shape:
             return self.memo[key]
         return raw if is_protected_type(raw) else str(raw)
 
-    def rows(self, field: str, values: Sequence) -> list[tuple]:
-        """The rows whose `field` is one of `values`, as tuples of `columns`."""
-        found = []
-        for start in range(0, len(values), CHUNK):
-            found.extend(self._rows(field, values[start : start + CHUNK]))
-        return found
+    def batches(self, field: str, keys: Collection) -> Iterator[list[tuple]]:
+        """The rows (tuples of `columns`) whose `field` is in `keys`, a batch at a time: by
+        IN (...) queries for a few keys, by one pass over the table for many (PostgreSQL
+        plans an IN (...) of hundreds of ids on a freshly written table as a scan of the
+        whole table, so a query per 900 keys made a large import's history quadratic)."""
+        if len(keys) < WHOLE_TABLE_FROM:
+            values = list(keys)
+            for start in range(0, len(values), CHUNK):
+                if rows := list(self._rows(field, values[start : start + CHUNK])):
+                    yield rows
+            return
+        column = self.columns.index(field)
+        batch = []
+        for row in self._all_rows():
+            if row[column] in keys:
+                batch.append(row)
+                if len(batch) == BATCH:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def _all_rows(self) -> Iterator[tuple]:
+        queryset = self.model._base_manager.order_by().values_list(*self.columns)
+        if self.converted:
+            yield from queryset.iterator(chunk_size=BATCH)
+            return
+        sql, params = queryset.query.sql_with_params()
+        with _unlogged_cursor(streaming=True) as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(BATCH):
+                yield from rows
 
     def _rows(self, field: str, values: Sequence) -> Iterable[tuple]:
         queryset = self.model._base_manager.order_by().values_list(*self.columns)
@@ -241,29 +268,54 @@ def _follows(model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
     return owned
 
 
-def _versions_of(model: type[models.Model], pks: Sequence) -> dict[object, list[tuple]]:
-    """The versions of `pks` (one model) and of everything they own, by owner."""
-    shape = _shape(model)
-    rows = shape.rows("pk", pks)
-    m2m = shape.m2m_values([row[0] for row in rows]) if shape.m2m else {}
-    by_owner = {row[0]: [shape.version(row, m2m)] for row in rows}
-    _add_owned(model, list(by_owner), {pk: pk for pk in by_owner}, by_owner)
-    return by_owner
+_VERSION_COLUMNS = (
+    "revision",
+    "content_type",
+    "object_id",
+    "db",
+    "format",
+    "serialized_data",
+    "object_repr",
+)
 
 
-def _add_owned(model, owner_pks: list, root_of: dict, by_owner: dict) -> None:
+class _Writer:
+    """Version rows, written a batch at a time."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, rows: Iterable[tuple]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        _write_rows(Version, _VERSION_COLUMNS, self.rows)
+        self.rows = []
+
+
+def _record_rows(
+    shape: _Shape, field: str, revision_of: dict, writer: _Writer
+) -> dict[object, int]:
+    """Write a version of each row of `shape` whose `field` is a key of `revision_of`, into
+    that key's revision. Returns the revision of each row written, by its pk."""
+    column = shape.columns.index(field)
+    written = {}
+    for batch in shape.batches(field, revision_of):
+        m2m = shape.m2m_values([row[0] for row in batch]) if shape.m2m else {}
+        for row in batch:
+            revision = revision_of[row[column]]
+            writer.add([(revision, *shape.version(row, m2m))])
+            written[row[0]] = revision
+    return written
+
+
+def _record_owned(model: type[models.Model], revision_of: dict, writer: _Writer) -> None:
     for related, attname in _follows(model):
-        shape = _shape(related)
-        rows = shape.rows(attname, owner_pks)
-        m2m = shape.m2m_values([row[0] for row in rows]) if shape.m2m else {}
-        column = shape.columns.index(attname)
-        child_roots = {}
-        for row in rows:
-            root = root_of[row[column]]
-            by_owner[root].append(shape.version(row, m2m))
-            child_roots[row[0]] = root
-        if child_roots:
-            _add_owned(related, list(child_roots), child_roots, by_owner)
+        owned = _record_rows(_shape(related), attname, revision_of, writer)
+        if owned:
+            _record_owned(related, owned, writer)
 
 
 def history_record(
@@ -276,50 +328,51 @@ def history_record(
 ) -> int:
     """Record the current state of each record in `pks` (of `model`, with what it owns) as a
     revision of its own, all with the same `comment`, `user` and date. Linear in the number of
-    rows: a few queries and bulk INSERTs per 900 records. Returns the number of revisions."""
+    rows: a few queries per 900 records, or one pass per table for many, and bulk INSERTs.
+    Records that do not exist are skipped. Returns the number of revisions written."""
     date = date or timezone.now()
     user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
-    written = 0
-    pks = iter(pks)
+    wanted = dict.fromkeys(model._meta.pk.to_python(pk) for pk in pks)
+    if not wanted:
+        return 0
+    shape = _shape(model)
+    writer = _Writer()
+    revision_of: dict[object, int] = {}
     with transaction.atomic():
         stamp = Revision._meta.get_field("date_created").get_db_prep_value(date, connection)
-        while chunk := list(islice(pks, CHUNK)):
-            by_owner = _versions_of(model, chunk)
-            ids = _new_ids(Revision, len(by_owner))
+        for batch in shape.batches("pk", wanted):
+            ids = _new_ids(Revision, len(batch))
             _write_rows(
                 Revision,
                 ("id", "date_created", "user", "comment"),
                 [(pk, stamp, user_id, comment) for pk in ids],
             )
-            _write_rows(
-                Version,
-                (
-                    "revision",
-                    "content_type",
-                    "object_id",
-                    "db",
-                    "format",
-                    "serialized_data",
-                    "object_repr",
-                ),
-                [
-                    (revision, *version)
-                    for revision, owned in zip(ids, by_owner.values(), strict=True)
-                    for version in owned
-                ],
+            m2m = shape.m2m_values([row[0] for row in batch]) if shape.m2m else {}
+            writer.add(
+                (revision, *shape.version(row, m2m))
+                for revision, row in zip(ids, batch, strict=True)
             )
-            written += len(ids)
-    return written
+            revision_of.update(zip((row[0] for row in batch), ids, strict=True))
+        _record_owned(model, revision_of, writer)
+        writer.flush()
+    return len(revision_of)
+
+
+_cursor_names = itertools.count(1)
 
 
 @contextmanager
-def _unlogged_cursor():
+def _unlogged_cursor(*, streaming: bool = False):
     """A cursor of the current connection and transaction, outside DEBUG's query log: logging
     a 2,000-row INSERT of JSON (SQLite quotes every parameter with a query of its own) costs
     more than running it, and history rows are bookkeeping."""
     connection.ensure_connection()
     # Django's plain wrapper (parameter style, execute_wrappers), not DEBUG's logging one.
-    cursor = CursorWrapper(connection.create_cursor(), connection)
+    # A server-side cursor on PostgreSQL when streaming a whole table.
+    name = f"registry_history_{next(_cursor_names)}" if streaming else None
+    if name and not connection.features.can_use_chunked_reads:
+        name = None
+    cursor = CursorWrapper(connection.create_cursor(name), connection)
     try:
         yield cursor
     finally:

@@ -1,10 +1,13 @@
 """History is recorded in bulk, linearly, exactly as django-reversion would record it."""
 
+import pytest
 import reversion
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 from reversion.models import Revision, Version
 
+from registry import history
 from registry.history import ROOT_MODELS, history_record
 from registry.models import (
     Citation,
@@ -56,7 +59,10 @@ def _stored() -> set[tuple]:
     )
 
 
-def test_bulk_written_versions_equal_django_reversions_own(seeded):
+@pytest.mark.parametrize("whole_tables", [False, True], ids=["by-ids", "whole-tables"])
+def test_bulk_written_versions_equal_django_reversions_own(seeded, monkeypatch, whole_tables):
+    if whole_tables:  # the path of large imports: one pass over each table
+        monkeypatch.setattr(history, "WHOLE_TABLE_FROM", 1)
     _add_hostile_records()
     Revision.objects.all().delete()
     with reversion.create_revision():
@@ -65,9 +71,12 @@ def test_bulk_written_versions_equal_django_reversions_own(seeded):
                 reversion.add_to_revision(obj)
     by_reversion = _stored()
     Revision.objects.all().delete()
+    date = timezone.now()
     for model in ROOT_MODELS:
-        history_record(model=model, pks=model.objects.values_list("pk", flat=True), comment="x")
+        pks = model.objects.values_list("pk", flat=True)
+        assert history_record(model=model, pks=pks, comment="x", date=date) == len(pks)
     by_us = _stored()
+    assert set(Revision.objects.values_list("date_created", "comment")) == {(date, "x")}
     assert by_us == by_reversion
     models_seen = {ct for ct, *_ in by_us}
     assert len(models_seen) == 10  # every registered model is compared
