@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_seed
+	$(BIN)/python manage.py history_initialize
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Run the whole test suite (SQLite, or the database DATABASE_URL names), then the linters.

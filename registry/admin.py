@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from html import escape
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Count, F, Prefetch, Sum
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -23,12 +27,15 @@ from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
 from import_export.forms import ExportForm
 from mptt.admin import DraggableMPTTAdmin
-from reversion.admin import VersionAdmin
-from reversion.errors import RevertError
+from reversion import set_comment
+from reversion.admin import VersionAdmin, _RollBackRevisionView
+from reversion.models import Version
+from reversion.utils import mute_signals
 
 from .csvcodec import csv_lines
 from .exports import organization_rows
 from .imports import ImportReport
+from .history import history_record, history_restore
 from .models import (
     Citation,
     Holding,
@@ -63,7 +70,6 @@ from .services import (
     csv_import,
     organization_delete,
     organization_delete_blockers,
-    organization_tree_repair,
 )
 
 
@@ -297,6 +303,102 @@ class CSVImportExportMixin(ImportExportMixin):
             request.session[self.SESSION_UPLOADS] = kept
 
 
+class HistoryAdmin(VersionAdmin):
+    """django-reversion's history pages, restoring the chosen record only.
+
+    The library reverts every object of the version's revision; here `history_restore`
+    writes back the record and what it owns, nothing else (see registry/history.py). A
+    version is used only from its own model's pages and, for a revert, its own record's.
+    The preview (GET) restores, renders and rolls back; the save (POST) keeps it.
+    """
+
+    def recover_view(self, request, version_id, extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(Version.objects.get_for_model(self.model), pk=version_id)
+        if self.model._base_manager.filter(pk=version.object_id).exists():
+            messages.error(
+                request,
+                f"“{version.object_repr}” is not deleted: restore one of its versions from "
+                "its history page instead.",
+            )
+            return redirect(self._history_url(version.object_id))
+        context = {"title": f"Recover {version.object_repr}", "recover": True}
+        return self._reversion_revisionform_view(
+            request,
+            version,
+            self.recover_form_template or self._reversion_get_template_list("recover_form.html"),
+            context | (extra_context or {}),
+        )
+
+    def revision_view(self, request, object_id, version_id, extra_context=None):
+        object_id = unquote(object_id)
+        version = get_object_or_404(
+            Version.objects.get_for_model(self.model), pk=version_id, object_id=object_id
+        )
+        context = {"title": f"Revert {version.object_repr}", "revert": True}
+        return self._reversion_revisionform_view(
+            request,
+            version,
+            self.revision_form_template or self._reversion_get_template_list("revision_form.html"),
+            context | (extra_context or {}),
+        )
+
+    def _reversion_revisionform_view(self, request, version, template_name, extra_context=None):
+        if not connections[version.db].features.uses_savepoints:
+            raise ImproperlyConfigured("History needs a database with savepoints.")
+        # A preview must have no side effects beyond the rolled-back transaction.
+        signals = (
+            mute_signals(pre_save, post_save, pre_delete, post_delete, m2m_changed)
+            if request.method == "GET"
+            else nullcontext()
+        )
+        try:
+            with transaction.atomic(using=version.db), signals:
+                plan = history_restore(version=version)
+                context = {
+                    "restore_plan": plan.summary,
+                    "restore_record": version.object_repr,
+                } | (extra_context or {})
+                with self.create_revision(request):
+                    response = self.changeform_view(
+                        request, quote(version.object_id), request.path, context
+                    )
+                    if request.method == "POST" and response.status_code == 302:
+                        saved = timezone.localtime(version.revision.date_created)
+                        set_comment(
+                            " ".join(
+                                [
+                                    f"Restored the version saved on {saved:%Y-%m-%d %H:%M}.",
+                                    *plan.summary,
+                                ]
+                            )
+                        )
+                    elif response.status_code == 200:
+                        response.template_name = template_name
+                        response.render()
+                        raise _RollBackRevisionView(response)
+                    else:
+                        raise Http404(f"“{version.object_repr}” could not be loaded.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            if "recover" in (extra_context or {}):
+                return redirect(self._admin_url("recoverlist"))
+            return redirect(self._history_url(version.object_id))
+        except _RollBackRevisionView as rolled_back:
+            return rolled_back.response
+        return response
+
+    def _admin_url(self, name: str, *args) -> str:
+        opts = self.model._meta
+        return reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{name}", args=args
+        )
+
+    def _history_url(self, object_id) -> str:
+        return self._admin_url("history", quote(object_id))
+
+
 class TreeListFilter(admin.SimpleListFilter):
     """Narrow the changelist to one top-level body and everything under it.
 
@@ -420,7 +522,7 @@ class SuccessorInline(KeepWhitespaceMixin, admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(
-    KeepWhitespaceMixin, CSVImportExportMixin, VersionAdmin, DraggableMPTTAdmin
+    KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin, DraggableMPTTAdmin
 ):
     list_display = ("tree_actions", "indented_title", "id", "kind", "rank", "formed")
     list_display_links = ("indented_title",)
@@ -508,44 +610,24 @@ class OrganizationAdmin(
         # loaded the node (and its new parent) before the lock.
         Organization.objects.lock_tree_writes()
         if change:
+            if "parent" in form.changed_data:
+                old = Organization.objects.filter(pk=obj.pk).values_list("parent", flat=True)
+                old_parent = Organization.objects.filter(pk=old[0]).first() if old[0] else None
+                request.registry_move_note = _move_note(old_parent, obj.parent)
             obj.refresh_from_db(fields=("tree_id", "lft", "rght", "level"))
         if obj.parent_id:
             obj.parent.refresh_from_db()
         super().save_model(request, obj, form, change)
 
+    def log_change(self, request, obj, message):
+        entry = super().log_change(request, obj, message)
+        note = getattr(request, "registry_move_note", None)
+        if note:  # a readable line in the history list, not only "Changed parent."
+            set_comment(f"{note} {entry.get_change_message()}")
+        return entry
+
     def delete_model(self, request, obj):
         organization_delete(organization=obj)
-
-    # History: reverting or recovering writes the organization back with the nested-set fields
-    # it had then. The tree is repaired right after the restore, before the form is shown or
-    # saved, in the same transaction (a preview is rolled back with everything else).
-
-    def revision_view(self, request, object_id, version_id, extra_context=None):
-        with transaction.atomic():
-            # The restore is a tree write: take the lock before django-reversion writes.
-            Organization.objects.lock_tree_writes()
-            # Per-request state lives on the request: admin instances are shared by threads.
-            request.registry_restore_old_trees = list(
-                Organization.objects.filter(pk=object_id).values_list("tree_id", flat=True)
-            )
-            return super().revision_view(request, object_id, version_id, extra_context)
-
-    def recover_view(self, request, version_id, extra_context=None):
-        with transaction.atomic():
-            Organization.objects.lock_tree_writes()
-            request.registry_restore_old_trees = []
-            return super().recover_view(request, version_id, extra_context)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        old_trees = getattr(request, "registry_restore_old_trees", None)
-        if old_trees is not None and object_id is not None:
-            try:
-                organization_tree_repair(
-                    organization_ids=[unquote(object_id)], old_tree_ids=old_trees
-                )
-            except ValidationError as error:
-                raise RevertError(" ".join(error.messages)) from error
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def delete_selected_tree(self, modeladmin, request, queryset):
         """Delete the selected organizations all together or not at all, never cascading into
@@ -571,28 +653,58 @@ class OrganizationAdmin(
 
     def _move_node(self, request):
         # A drag-and-drop move is several UPDATEs of the nested set: all or none, serialised
-        # with other tree writes (django-mptt reads both nodes after the lock).
+        # with other tree writes (django-mptt reads both nodes after the lock). It saves no
+        # model, so it is recorded in the history here, with where it went in words.
         with transaction.atomic():
             Organization.objects.lock_tree_writes()
-            return super()._move_node(request)
+            moved = Organization.objects.filter(pk=request.POST.get("cut_item")).first()
+            old_parent = moved.parent if moved else None
+            response = super()._move_node(request)
+            if moved is not None and response.content.startswith(b"OK"):
+                moved.refresh_from_db()
+                target = Organization.objects.filter(pk=request.POST.get("pasted_on")).first()
+                history_record(
+                    model=Organization,
+                    pks=[moved.pk],
+                    comment=_move_note(
+                        old_parent, moved.parent, request.POST.get("position"), target
+                    ),
+                    user=request.user,
+                )
+            return response
+
+
+def _move_note(old_parent, new_parent, position: str | None = None, target=None) -> str:
+    """“Moved from “A” to under “B”.”, for the history list."""
+
+    def place(parent) -> str:
+        return f"under “{parent}”" if parent is not None else "to the top level"
+
+    if getattr(old_parent, "pk", None) != getattr(new_parent, "pk", None):
+        where = "the top level" if old_parent is None else f"under “{old_parent}”"
+        return f"Moved from {where} to {place(new_parent).removeprefix('to ')}."
+    side = {"left": "before", "right": "after"}.get(position or "")
+    if side and target is not None:
+        return f"Moved {side} “{target}”, still {place(new_parent).removeprefix('to ')}."
+    return f"Moved within {place(new_parent).removeprefix('to ')}."
 
 
 @admin.register(Kind)
-class KindAdmin(KeepWhitespaceMixin, VersionAdmin):
+class KindAdmin(KeepWhitespaceMixin, HistoryAdmin):
     list_display = ("name", "code", "section", "order")
     list_editable = ("order",)
     search_fields = ("name", "code")
 
 
 @admin.register(Rank)
-class RankAdmin(KeepWhitespaceMixin, VersionAdmin):
+class RankAdmin(KeepWhitespaceMixin, HistoryAdmin):
     list_display = ("name", "name_zh", "code", "order")
     list_editable = ("order",)
     search_fields = ("name", "name_zh", "code")
 
 
 @admin.register(Source)
-class SourceAdmin(KeepWhitespaceMixin, VersionAdmin):
+class SourceAdmin(KeepWhitespaceMixin, HistoryAdmin):
     list_display = ("title", "publisher", "url")
     search_fields = ("title", "publisher", "url")
 
@@ -605,7 +717,7 @@ class HoldingInline(KeepWhitespaceMixin, admin.TabularInline):
 
 
 @admin.register(Post)
-class PostAdmin(KeepWhitespaceMixin, CSVImportExportMixin, VersionAdmin):
+class PostAdmin(KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin):
     resource_classes = (PostResource,)
     list_display = ("title", "organization", "position", "holder_count")
     list_select_related = ("organization",)
@@ -632,7 +744,7 @@ class HeldPostInline(KeepWhitespaceMixin, admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(KeepWhitespaceMixin, VersionAdmin):
+class PersonAdmin(KeepWhitespaceMixin, HistoryAdmin):
     list_display = ("name", "name_zh", "id")
     search_fields = ("name", "name_zh", "id")
     autocomplete_fields = ("sources",)

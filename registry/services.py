@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import reversion
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count, Max, Prefetch
+from django.db.models import Count, F, Max
+from django.utils import timezone
 from mptt.exceptions import InvalidMove
 
 from . import synthetic
 from .csvcodec import csv_lines
+from .history import history_initialize, history_record
 from .imports import ImportReport, Progress, import_organizations, import_posts
-from .models import Holding, Organization, Person, Post
+from .models import Organization, Person, Source
 
 SEED_FIXTURE = "seed"
 SEED_ROOTS = ("cppcc-national-committee", "npcsc")
@@ -85,7 +86,8 @@ def seed_load() -> bool:
     A loaded seed is never loaded again, so curators' edits to it survive `make run`. The
     fixture's dependent rows carry natural keys, so even a partial earlier load is completed
     rather than duplicated. loaddata writes without save(), so the tree is rebuilt in the same
-    transaction.
+    transaction; and it records no history, so every row without a version gets its initial
+    one (a seed unit deleted later can then be recovered).
     """
     if Organization.objects.filter(pk__in=SEED_ROOTS).count() == len(SEED_ROOTS):
         return False
@@ -107,6 +109,7 @@ def seed_load() -> bool:
                 "tree_id", flat=True
             ):
                 Organization.objects.partial_rebuild(tree_id)
+        history_initialize(comment="Seed registry loaded: initial version.")
     return True
 
 
@@ -122,13 +125,21 @@ def organization_add(*, parent: Organization | None, **fields) -> Organization:
         return organization
 
 
-def organization_tree_repair(*, organization_ids: Iterable[str], old_tree_ids: Iterable[int]):
+def organization_tree_repair(
+    *,
+    organization_ids: Iterable[str],
+    old_tree_ids: Iterable[int],
+    places: dict[str, int] | None = None,
+):
     """Make the tree valid again after organizations were written without django-mptt (a
     restore from history writes a row back with the nested-set fields it had then).
 
     Each restored organization, with everything under it, joins the tree of its parent (or a
     tree of its own), and every tree involved is rebuilt from the parent links, which keeps
-    sibling order. Raises ValidationError if the restored parent links form a cycle.
+    sibling order. `places` gives a restored organization's `lft` as it was recorded: it goes
+    back before the siblings that are now at or after that place (a unit recovered after a
+    delete returns to its place among its siblings). Raises ValidationError if the restored
+    parent links form a cycle.
     """
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
@@ -144,6 +155,12 @@ def organization_tree_repair(*, organization_ids: Iterable[str], old_tree_ids: I
                     Organization.objects.filter(parent__in=level).values_list("pk", flat=True)
                 )
             trees.add(tree_id)
+            if places and pk in places:
+                # The rebuild orders siblings by lft: double every other lft of the tree (odd
+                # values keep their order) and give the restored one twice its recorded lft.
+                others = Organization.objects.filter(tree_id=tree_id).exclude(pk=pk)
+                others.update(lft=F("lft") * 2 + 1)
+                Organization.objects.filter(pk=pk).update(lft=places[pk] * 2)
         for tree_id in sorted(trees):
             Organization.objects.partial_rebuild(tree_id)
 
@@ -172,40 +189,41 @@ def csv_import(
     encoding: str | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a CSV file and record it in the history as one revision named after the file."""
+    """Import a CSV file and record each changed record in the history as a revision of its
+    own, all named after the file (so reverting one of them never touches the others)."""
     importer = import_organizations if dataset == "organizations" else import_posts
-    with reversion.create_revision():
+    with transaction.atomic():
         report = importer(data, encoding=encoding, dry_run=dry_run, progress=progress)
         if report.applied and report.changed:
-            reversion.set_comment(f"CSV import of {file_name}: {report.summary()}")
-            if user is not None and user.is_authenticated:
-                reversion.set_user(user)
-            _add_imported_to_revision(report)
+            _add_imported_to_revision(
+                report, comment=f"CSV import of {file_name}: {report.summary()}", user=user
+            )
     return report
 
 
-def _add_imported_to_revision(report: ImportReport) -> None:
-    changed = [o.key for o in report.outcomes if o.action != "unchanged"]
+def _add_imported_to_revision(report: ImportReport, *, comment: str, user=None) -> None:
+    """Record what an applied import changed: each changed organization (with its names,
+    citations, posts and lineage), and for a posts file the organizations whose posts changed
+    and the people it added or renamed. Written in bulk: linear in the file's size."""
+    changed = [o for o in report.outcomes if o.action != "unchanged"]
+    date = timezone.now()
     if report.dataset == "organizations":
-        queryset = Organization.objects.prefetch_related(
-            "other_names",
-            "citations",
-            "predecessor_links",
-            Prefetch("posts", queryset=Post.objects.prefetch_related("holdings")),
-        )
+        organizations = [o.key for o in changed]
+        people = []
     else:
-        changed = sorted({key.split(" / ")[0] for key in changed})
-        queryset = Post.objects.filter(organization__in=changed).prefetch_related(
-            Prefetch("holdings", queryset=Holding.objects.select_related("person"))
+        # Keys are "organization / post / person"; identifiers never hold " / ".
+        organizations = sorted({o.key.split(" / ", 1)[0] for o in changed})
+        people = sorted(
+            {
+                o.key.rsplit(" / ", 1)[1]
+                for o in changed
+                if "new person" in o.changes or "person renamed" in o.changes
+            }
         )
-        for post in queryset:
-            reversion.add_to_revision(post)
-            for holding in post.holdings.all():
-                reversion.add_to_revision(holding.person)
-        return
-    for start in range(0, len(changed), 900):
-        for organization in queryset.filter(pk__in=changed[start : start + 900]):
-            reversion.add_to_revision(organization)
+    history_record(model=Organization, pks=organizations, comment=comment, user=user, date=date)
+    history_record(model=Person, pks=people, comment=comment, user=user, date=date)
+    if report.dataset == "organizations":  # the sources its citations added (a short table)
+        history_initialize(comment=comment, user=user, record_models=(Source,))
 
 
 def synthetic_registry_load(
@@ -243,6 +261,10 @@ def synthetic_registry_load(
             if not report.ok:
                 problems = "; ".join(str(problem) for problem in report.problems[:5])
                 raise ValidationError(f"The synthetic {report.dataset} were refused: {problems}")
+        comment = f"Synthetic registry generated (seed {seed})"
+        for report in reports:
+            _add_imported_to_revision(report, comment=f"{comment}: {report.summary()}")
+        history_initialize(comment=f"{comment}: initial version.")
     return reports[0], reports[1]
 
 

@@ -1,0 +1,659 @@
+"""Change history: recording versions in bulk, and restoring one record with what it owns.
+
+History is django-reversion's: its `Revision` and `Version` rows, its admin pages, its
+`field_dict`. Two things are done here instead of by the library:
+
+- **Recording is linear.** `reversion.add_to_revision` copies the revision's whole frame for
+  every object added, so a revision of n objects costs O(n²) (a 20,000-row import took 119 s).
+  `history_record` writes the same rows with `bulk_create`, building each version's JSON from
+  one query's values per table. `Version.serialized_data` is byte for byte what
+  django-reversion would have written (tests/test_history_record.py compares them), so the
+  library's admin, `field_dict`, revert and recover keep working on it.
+- **A restore touches one record.** django-reversion's admin reverts a whole *revision*; if
+  that revision holds several records (a CSV import, a bulk action), all of them are reverted.
+  `history_restore` restores the chosen record and what it owns (what its model's `follow`
+  lists: for an organization its other names, citations, posts with their holders and its
+  predecessor links), deletes the owned rows added since, and leaves every other record as it
+  is. Each record is also written as a revision of its own, so the revision is the record's
+  scope; the restore is scoped anyway, because older revisions hold many records.
+
+Every service here runs in one transaction; tree writes take the tree lock first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, models, router, transaction
+from django.db.backends.utils import CursorWrapper
+from django.db.models.deletion import Collector, ProtectedError
+from django.db.models.query_utils import DeferredAttribute
+from django.utils import timezone
+from django.utils.encoding import is_protected_type
+from reversion.models import Revision, Version
+from reversion.revisions import _follow_relations_recursive, _get_options
+
+from .imports import _insert_rows
+from .models import (
+    Citation,
+    Holding,
+    Kind,
+    Organization,
+    OtherName,
+    Person,
+    Post,
+    Rank,
+    Source,
+    Succession,
+)
+
+# Records whose history starts with themselves: each has an admin page with its history and a
+# "Recover deleted" list. Other names, citations, posts, holders and lineage links are versioned
+# with the record that owns them (the models' `follow`).
+ROOT_MODELS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
+CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
+WHOLE_TABLE_FROM = 5000  # owners from which one pass over a table replaces IN (...) queries
+BATCH = 2000  # rows per bulk INSERT
+
+# What `str(obj)` gives, from values one query can fetch (`object_repr` of a version), so that
+# recording never builds a model instance per row. The test comparing bulk-written versions with
+# django-reversion's own catches any `__str__` that changes without this table.
+_REPRS: dict[type[models.Model], tuple[tuple[str, ...], Callable[..., str]]] = {
+    Kind: (("name",), str),
+    Rank: (("name",), str),
+    Source: (("title",), str),
+    Organization: (("name",), str),
+    OtherName: (("name",), str),
+    Person: (("name",), str),
+    Citation: (
+        ("source__title", "locator"),
+        lambda title, locator: f"{title} ({locator})" if locator else title,
+    ),
+    Succession: (("predecessor__name", "successor__name"), lambda a, b: f"{a} → {b}"),
+    Post: (
+        ("title", "organization__name"),
+        lambda title, organization: f"{title}, {organization}",
+    ),
+    Holding: (("person__name", "post__title"), lambda person, title: f"{person} as {title}"),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Serialising as django-reversion does
+
+
+class _Shape:
+    """How django-reversion serialises one model: Django's JSON serializer over the model's
+    registered fields (local fields, then many-to-many fields with an automatic table)."""
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+        options = _get_options(model)
+        opts = model._meta.concrete_model._meta
+        self.label = str(opts)
+        self.pk = opts.pk
+        self.fields = [
+            f
+            for f in opts.local_fields
+            if f.serialize
+            and (f.attname if f.remote_field is None else f.attname[:-3]) in options.fields
+        ]
+        self.m2m = [
+            f
+            for f in opts.local_many_to_many
+            if f.serialize
+            and f.attname in options.fields
+            and f.remote_field.through._meta.auto_created
+        ]
+        # Fields whose attribute turns stored text into something else (PartialDateField):
+        # their value is taken through the attribute, as a loaded instance would hold it.
+        plain = (DeferredAttribute,)
+        self.special = {
+            f.attname
+            for f in self.fields
+            if type(model.__dict__.get(f.attname, None)) not in plain
+            and not isinstance(f, models.ForeignKey)
+        }
+        self.scratch = model.__new__(model) if self.special else None
+        if self.scratch is not None:
+            self.scratch.__dict__["_state"] = models.base.ModelState()
+        lookups, self.repr = _REPRS.get(model, ((), None))
+        self.columns = ["pk", *(f.attname for f in self.fields), *lookups]
+        self.width = len(self.fields)
+        self.memo: dict = {}
+        self.sql: dict = {}
+        # Columns the ORM converts after reading (none in this registry's models today): read
+        # them through the ORM, not as the driver returns them.
+        probe = model._base_manager.values_list(*self.columns).query
+        compiler = probe.get_compiler(using=router.db_for_read(model))
+        compiler.setup_query()
+        self.converted = bool(compiler.get_converters([c[0] for c in compiler.select]))
+        self.content_type = ContentType.objects.get_for_model(model)
+        self.db = router.db_for_write(model)
+
+    def value(self, field: models.Field, raw):
+        """What the serializer writes for `raw`, the stored value of `field`."""
+        if field.attname in self.special:
+            # Memoised: the attribute's parsing is the costly part, and values repeat (dates).
+            key = (field.attname, raw)
+            if key not in self.memo:
+                setattr(self.scratch, field.attname, raw)
+                value = field.value_from_object(self.scratch)
+                self.memo[key] = (
+                    value if is_protected_type(value) else field.value_to_string(self.scratch)
+                )
+            return self.memo[key]
+        return raw if is_protected_type(raw) else str(raw)
+
+    def batches(self, field: str, keys: Collection) -> Iterator[list[tuple]]:
+        """The rows (tuples of `columns`) whose `field` is in `keys`, a batch at a time: by
+        IN (...) queries for a few keys, by one pass over the table for many (PostgreSQL
+        plans an IN (...) of hundreds of ids on a freshly written table as a scan of the
+        whole table, so a query per 900 keys made a large import's history quadratic)."""
+        if len(keys) < WHOLE_TABLE_FROM:
+            values = list(keys)
+            for start in range(0, len(values), CHUNK):
+                if rows := list(self._rows(field, values[start : start + CHUNK])):
+                    yield rows
+            return
+        column = self.columns.index(field)
+        batch = []
+        for row in self._all_rows():
+            if row[column] in keys:
+                batch.append(row)
+                if len(batch) == BATCH:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def _all_rows(self) -> Iterator[tuple]:
+        queryset = self.model._base_manager.order_by().values_list(*self.columns)
+        if self.converted:
+            yield from queryset.iterator(chunk_size=BATCH)
+            return
+        sql, params = queryset.query.sql_with_params()
+        with _unlogged_cursor(streaming=True) as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(BATCH):
+                yield from rows
+
+    def _rows(self, field: str, values: Sequence) -> Iterable[tuple]:
+        queryset = self.model._base_manager.order_by().values_list(*self.columns)
+        if self.converted:
+            return queryset.filter(**{f"{field}__in": values}).iterator(chunk_size=BATCH)
+        # One SQL text per (field, number of values), compiled once: Django's per-value
+        # preparation of 900 parameters, and DEBUG's query log, cost more than the query.
+        key = (field, len(values))
+        if key not in self.sql:
+            dummy = queryset.filter(**{f"{field}__in": range(1, len(values) + 1)})
+            self.sql[key] = dummy.query.sql_with_params()[0]
+        with _unlogged_cursor() as cursor:
+            cursor.execute(self.sql[key], list(values))
+            return cursor.fetchall()
+
+    def m2m_values(self, pks: Sequence) -> dict[str, dict]:
+        values: dict[str, dict] = {}
+        for f in self.m2m:
+            query = f.related_query_name()
+            got: dict = defaultdict(list)
+            # In the target's default order, as the serializer's `obj.<field>.all()` reads.
+            for owner, target in f.related_model._default_manager.filter(
+                **{f"{query}__in": pks}
+            ).values_list(query, "pk"):
+                got[owner].append(target)
+            values[f.name] = got
+        return values
+
+    def version(self, row: tuple, m2m: dict[str, dict]) -> tuple:
+        """One version's columns: content type, object id, db, format, data, repr."""
+        pk = row[0]
+        fields = {}
+        for f, raw in zip(self.fields, row[1 : 1 + self.width], strict=True):
+            # Text, numbers and NULL are written as they are; anything else as the field says.
+            fields[f.name] = (
+                raw
+                if type(raw) in _AS_IS and f.attname not in self.special
+                else (self.value(f, raw))
+            )
+        for f in self.m2m:
+            fields[f.name] = [
+                t if is_protected_type(t) else str(t) for t in m2m[f.name].get(pk, ())
+            ]
+        dump = {
+            "model": self.label,
+            "pk": pk if is_protected_type(pk) else str(pk),
+            "fields": fields,
+        }
+        if self.repr is None:
+            representation = str(self.model._base_manager.get(pk=pk))
+        else:
+            representation = self.repr(*row[1 + self.width :])
+        # What Django's JSON serializer writes for a list of one object.
+        data = f"[{_ENCODER.encode(dump)}]"
+        return (self.content_type.pk, str(pk), self.db, "json", data, representation)
+
+
+_AS_IS = frozenset((str, int, float, type(None)))
+# json.dumps(..., cls=DjangoJSONEncoder, ensure_ascii=False), as Django's serializer calls it,
+# without building an encoder per version.
+_ENCODER = DjangoJSONEncoder(ensure_ascii=False)
+
+
+_shapes: dict[type[models.Model], _Shape] = {}
+
+
+def _shape(model: type[models.Model]) -> _Shape:
+    if model not in _shapes:
+        _shapes[model] = _Shape(model)
+    return _shapes[model]
+
+
+def _follows(model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
+    """The owned models of `model` with the foreign key that points at their owner."""
+    owned = []
+    for name in _get_options(model).follow:
+        relation = model._meta.get_field(name)
+        if not (relation.one_to_many and relation.auto_created):
+            raise TypeError(f"{model.__name__}.{name}: only reverse foreign keys are followed.")
+        owned.append((relation.related_model, relation.field.attname))
+    return owned
+
+
+_VERSION_COLUMNS = (
+    "revision",
+    "content_type",
+    "object_id",
+    "db",
+    "format",
+    "serialized_data",
+    "object_repr",
+)
+
+
+class _Writer:
+    """Version rows, written a batch at a time."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, rows: Iterable[tuple]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        _write_rows(Version, _VERSION_COLUMNS, self.rows)
+        self.rows = []
+
+
+def _record_rows(
+    shape: _Shape, field: str, revision_of: dict, writer: _Writer
+) -> dict[object, int]:
+    """Write a version of each row of `shape` whose `field` is a key of `revision_of`, into
+    that key's revision. Returns the revision of each row written, by its pk."""
+    column = shape.columns.index(field)
+    written = {}
+    for batch in shape.batches(field, revision_of):
+        m2m = shape.m2m_values([row[0] for row in batch]) if shape.m2m else {}
+        for row in batch:
+            revision = revision_of[row[column]]
+            writer.add([(revision, *shape.version(row, m2m))])
+            written[row[0]] = revision
+    return written
+
+
+def _record_owned(model: type[models.Model], revision_of: dict, writer: _Writer) -> None:
+    for related, attname in _follows(model):
+        owned = _record_rows(_shape(related), attname, revision_of, writer)
+        if owned:
+            _record_owned(related, owned, writer)
+
+
+def history_record(
+    *,
+    model: type[models.Model],
+    pks: Iterable,
+    comment: str,
+    user=None,
+    date=None,
+) -> int:
+    """Record the current state of each record in `pks` (of `model`, with what it owns) as a
+    revision of its own, all with the same `comment`, `user` and date. Linear in the number of
+    rows: a few queries per 900 records, or one pass per table for many, and bulk INSERTs.
+    Records that do not exist are skipped. Returns the number of revisions written."""
+    date = date or timezone.now()
+    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+    wanted = dict.fromkeys(model._meta.pk.to_python(pk) for pk in pks)
+    if not wanted:
+        return 0
+    shape = _shape(model)
+    writer = _Writer()
+    revision_of: dict[object, int] = {}
+    with transaction.atomic():
+        stamp = Revision._meta.get_field("date_created").get_db_prep_value(date, connection)
+        for batch in shape.batches("pk", wanted):
+            ids = _new_ids(Revision, len(batch))
+            _write_rows(
+                Revision,
+                ("id", "date_created", "user", "comment"),
+                [(pk, stamp, user_id, comment) for pk in ids],
+            )
+            m2m = shape.m2m_values([row[0] for row in batch]) if shape.m2m else {}
+            writer.add(
+                (revision, *shape.version(row, m2m))
+                for revision, row in zip(ids, batch, strict=True)
+            )
+            revision_of.update(zip((row[0] for row in batch), ids, strict=True))
+        _record_owned(model, revision_of, writer)
+        writer.flush()
+    return len(revision_of)
+
+
+_cursor_names = itertools.count(1)
+
+
+@contextmanager
+def _unlogged_cursor(*, streaming: bool = False):
+    """A cursor of the current connection and transaction, outside DEBUG's query log: logging
+    a 2,000-row INSERT of JSON (SQLite quotes every parameter with a query of its own) costs
+    more than running it, and history rows are bookkeeping."""
+    connection.ensure_connection()
+    # Django's plain wrapper (parameter style, execute_wrappers), not DEBUG's logging one.
+    # A server-side cursor on PostgreSQL when streaming a whole table.
+    name = f"registry_history_{next(_cursor_names)}" if streaming else None
+    if name and not connection.features.can_use_chunked_reads:
+        name = None
+    cursor = CursorWrapper(connection.create_cursor(name), connection)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def _write_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[tuple]) -> None:
+    if connection.vendor == "postgresql" or not rows:
+        _insert_rows(model, fields, rows)  # COPY
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+    markers = ", ".join(["%s"] * len(fields))
+    with _unlogged_cursor() as cursor:
+        # No triggers on history tables: one prepared statement, many rows, is the fast way.
+        cursor.executemany(
+            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({markers})", rows
+        )
+
+
+def _new_ids(model: type[models.Model], count: int) -> Sequence[int]:
+    """Reserve `count` primary keys for rows written without the ORM (so that their versions
+    can point at them). Runs in the caller's transaction."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        if connection.vendor != "sqlite":
+            raise NotImplementedError(f"No bulk history on {connection.vendor}.")
+        quoted = connection.ops.quote_name(table)
+        # A write statement takes SQLite's write lock until the transaction ends, so no other
+        # connection can take these ids (this one matches no row).
+        cursor.execute(f"UPDATE {quoted} SET id = id WHERE 0")
+        cursor.execute(f"SELECT MAX(id) FROM {quoted}")
+        highest = cursor.fetchone()[0] or 0
+        # AUTOINCREMENT never hands out an id up to the table's sequence, even a deleted one.
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        sequence = cursor.fetchone()
+        start = max(highest, sequence[0] if sequence else 0) + 1
+        return range(start, start + count)
+
+
+def history_initialize(
+    *,
+    comment: str = "Initial version.",
+    user=None,
+    record_models: Iterable[type[models.Model]] = ROOT_MODELS,
+) -> dict[str, int]:
+    """Give every record that has no history yet (rows loaded or imported before history was
+    kept, the vocabularies shipped by a migration) an initial version, so that it can be
+    reverted to and recovered after a delete. Idempotent. Returns revisions written by model."""
+    written = {}
+    with transaction.atomic():
+        date = timezone.now()
+        if Organization in record_models:
+            Organization.objects.lock_tree_writes()
+        for model in record_models:
+            versioned = set(
+                Version.objects.get_for_model(model).values_list("object_id", flat=True)
+            )
+            missing = [
+                pk
+                for pk in model._base_manager.order_by("pk").values_list("pk", flat=True)
+                if str(pk) not in versioned
+            ]
+            written[model._meta.verbose_name_plural] = history_record(
+                model=model, pks=missing, comment=comment, user=user, date=date
+            )
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Restoring one record
+
+
+@dataclass
+class RestorePlan:
+    """What restoring a version does: the versions written back (the record and what it owned
+    then), and the rows deleted (what it owns now and did not then)."""
+
+    version: Version
+    versions: list[Version]
+    deletes: list[models.Model]
+    comes_back: list[Version] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)  # `describe()`, taken before the writes
+
+    def describe(self) -> list[str]:
+        """Plain sentences for the preview: what will be deleted, what comes back."""
+        lines = []
+        if self.deletes:
+            lines.append("Will be deleted: " + "; ".join(_describe(self.deletes)) + ".")
+        if self.comes_back:
+            lines.append(
+                "Will come back: "
+                + "; ".join(
+                    f"{v._model._meta.verbose_name} “{v.object_repr}”" for v in self.comes_back
+                )
+                + "."
+            )
+        return lines
+
+
+def _describe(rows: list[models.Model]) -> list[str]:
+    parts = []
+    holdings = defaultdict(list)
+    for row in rows:
+        if isinstance(row, Holding):
+            holdings[row.post_id].append(row)
+    for row in rows:
+        if isinstance(row, Holding):
+            if not any(isinstance(r, Post) and r.pk == row.post_id for r in rows):
+                parts.append(f"holder “{row.person}” of the post “{row.post.title}”")
+            continue
+        text = f"{row._meta.verbose_name} “{row}”"
+        if isinstance(row, Post) and holdings.get(row.pk):
+            names = ", ".join(str(h.person) for h in holdings[row.pk])
+            text += f" with its holders ({names})"
+        parts.append(text)
+    return parts
+
+
+def history_plan(*, version: Version) -> RestorePlan:
+    """What `history_restore` would do for `version`, without writing anything."""
+    model = version._model
+    versions = _owned_versions(version)
+    keep = {(v._model, v.object_id) for v in versions}
+    current = model._base_manager.filter(pk=version.object_id).first()
+    now = _follow_relations_recursive(current) if current is not None else set()
+    deletes = sorted(
+        (row for row in now if (type(row), str(row.pk)) not in keep),
+        key=lambda row: (_ORDER.get(type(row), 9), str(row)),
+    )
+    existing = {(type(row), str(row.pk)) for row in now}
+    comes_back = [v for v in versions if (v._model, v.object_id) not in existing]
+    return RestorePlan(version=version, versions=versions, deletes=deletes, comes_back=comes_back)
+
+
+_ORDER = {Organization: 0, Post: 1, Holding: 2, OtherName: 3, Citation: 4, Succession: 5}
+
+
+def _owned_versions(version: Version) -> list[Version]:
+    """`version` and the versions of its revision that its record owned then (the model's
+    `follow`, recursively), owners first."""
+    found = [version]
+    queue = [version]
+    while queue:
+        owner = queue.pop(0)
+        owner_pk = owner.field_dict[owner._model._meta.pk.attname]
+        for related, attname in _follows(owner._model):
+            name = related._meta.get_field(attname).name
+            content_type = ContentType.objects.get_for_model(related)
+            # The text filter narrows a revision of thousands of versions to a handful; the
+            # field_dict check decides.
+            needle = f'"{name}": {json.dumps(owner_pk, cls=DjangoJSONEncoder, ensure_ascii=False)}'
+            for candidate in version.revision.version_set.filter(
+                content_type=content_type, serialized_data__contains=needle
+            ).order_by("pk"):
+                if candidate.field_dict.get(attname) == owner_pk:
+                    found.append(candidate)
+                    queue.append(candidate)
+    return found
+
+
+def _refusals(plan: RestorePlan) -> list[str]:
+    """Why writing the plan back would fail or break the tree, in words a curator can act on."""
+    problems = []
+    restoring = {(v._model, v.object_id) for v in plan.versions}
+    for version in plan.versions:
+        model = version._model
+        data = version.field_dict
+        for f in model._meta.concrete_fields:
+            if not isinstance(f, models.ForeignKey) or data.get(f.attname) is None:
+                continue
+            target = data[f.attname]
+            if (f.related_model, str(target)) in restoring:
+                continue
+            if f.related_model._base_manager.filter(pk=target).exists():
+                continue
+            last = (
+                Version.objects.get_for_object_reference(f.related_model, target)
+                .order_by("-pk")
+                .first()
+            )
+            name = last.object_repr if last else str(target)
+            whose = (
+                ""
+                if version is plan.version
+                else f" of {model._meta.verbose_name} “{version.object_repr}”"
+            )
+            problems.append(
+                f"The {f.verbose_name}{whose}, {f.related_model._meta.verbose_name} “{name}”, "
+                "was deleted since: recover it first (its “Recover deleted” list), "
+                "or edit the record instead of restoring this version."
+            )
+    version = plan.version
+    if version._model is Organization and not problems:
+        pk = version.object_id
+        parent_id = version.field_dict["parent_id"]
+        current = Organization.objects.filter(pk=pk).first()
+        if parent_id is not None and current is not None:
+            parent = Organization.objects.get(pk=parent_id)
+            if parent.pk == pk or parent.is_descendant_of(current):
+                problems.append(
+                    f"“{current}” cannot go back under “{parent}”: “{parent}” is now inside "
+                    f"“{current}”, so it would become its own ancestor. Move “{parent}” out "
+                    f"of “{current}” first, then restore this version."
+                )
+    return problems
+
+
+def history_restore(*, version: Version) -> RestorePlan:
+    """Write `version`'s record back as it was, with what it owned then; delete what it owns
+    now and did not own then; touch nothing else. Repairs the trees involved. Raises
+    ValidationError, with nothing written, when the version cannot be restored (a record it
+    points to was deleted, or the restored parent would be inside the organization).
+
+    Runs in the caller's transaction if there is one (the admin's preview rolls it back)."""
+    with transaction.atomic():
+        model = version._model
+        if model is Organization:
+            Organization.objects.lock_tree_writes()
+        plan = history_plan(version=version)
+        problems = _refusals(plan)
+        if problems:
+            raise ValidationError(problems)
+        plan.summary = plan.describe()
+        old_trees = list(
+            Organization.objects.filter(pk=version.object_id).values_list("tree_id", flat=True)
+            if model is Organization
+            else []
+        )
+        try:
+            with transaction.atomic():
+                if plan.deletes:
+                    collector = Collector(using=version.db)
+                    by_model = defaultdict(list)
+                    for row in plan.deletes:
+                        by_model[type(row)].append(row)
+                    for rows in by_model.values():  # the collector takes one model at a time
+                        collector.collect(rows)
+                    collector.delete()
+                for owned in plan.versions:
+                    owned._object_version.save(using=version.db)
+        except ProtectedError as error:
+            names = ", ".join(f"“{row}”" for row in error.protected_objects)
+            raise ValidationError(
+                f"Restoring this version would delete rows that others still need ({names})."
+            ) from error
+        except IntegrityError as error:
+            # E.g. another record has taken a name that must be unique since this version.
+            raise ValidationError(
+                f"“{version.object_repr}” cannot be restored as it was: it clashes with the "
+                f"registry as it is now ({error}). Edit the record instead."
+            ) from error
+        if model is Organization:
+            from .services import organization_tree_repair
+
+            organization_tree_repair(
+                organization_ids=[version.object_id],
+                old_tree_ids=old_trees,
+                places={version.object_id: version.field_dict["lft"]},
+            )
+        return plan
+
+
+def history_revert(*, version: Version, user=None) -> RestorePlan:
+    """Restore `version` (see `history_restore`) and record the result as a new revision."""
+    with transaction.atomic():
+        plan = history_restore(version=version)
+        saved = timezone.localtime(version.revision.date_created)
+        history_record(
+            model=version._model,
+            pks=[version.object_id],
+            comment=f"Restored the version saved on {saved:%Y-%m-%d %H:%M}.",
+            user=user,
+        )
+        return plan
+
+
+history_recover = history_revert  # a deleted record is restored the same way
