@@ -34,8 +34,8 @@ from reversion.utils import mute_signals
 
 from .csvcodec import csv_lines
 from .exports import organization_rows
-from .imports import ImportReport
 from .history import history_record, history_restore
+from .imports import ImportReport
 from .models import (
     Citation,
     Holding,
