@@ -197,8 +197,9 @@ def _rendered(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
 
 
 def _without_body(response: HttpResponseBase) -> HttpResponseBase:
-    """A HEAD answer: the GET's headers, no body. Django leaves this to the server, and not
-    every WSGI server does it; a streamed CSV is then never generated."""
+    """A HEAD answer: the GET's headers, no body. Django leaves dropping the body to the
+    server, and gunicorn drops it only after iterating it: a HEAD of /organizations.csv would
+    generate the whole export for nothing. Here a streamed download is never generated."""
     if response.streaming:
         response.streaming_content = []
     else:
