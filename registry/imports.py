@@ -28,7 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
 
-from .csvcodec import CSVFormatError, Record, decode, load_list, read_records
+from .csvcodec import LONE_SURROGATE, CSVFormatError, Record, decode, load_list, read_records
 from .dates import PartialDate, periods_conflict
 from .models import (
     Citation,
@@ -119,7 +119,6 @@ CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 WHOLE_TABLES_FROM_IDS = 5000
 WHOLE_TABLES_FROM_SHARE = 0.2
 _by_id = itemgetter(0)  # predecessor links (id, date, note) sort by id
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Progress = Callable[[str, int, int], None]
 
@@ -231,7 +230,10 @@ def _read_checked(
             missing = header[record.cells :]
             column, what = ", ".join(missing), f"missing cell{'s' * (len(missing) > 1)}"
         else:
-            column, what = f"(cells {width + 1}-{record.cells})", "cells beyond the header"
+            extra = (
+                f" {width + 1}" if record.cells == width + 1 else f"s {width + 1}-{record.cells}"
+            )
+            column, what = f"(cell{extra})", "cells beyond the header"
         report.problems.append(
             Problem(
                 record.where,
@@ -419,7 +421,7 @@ class _RowChecker:
                 elif "\x00" in value:
                     self.fail(column, f"item {index}: “{key}” holds a NUL character (\\u0000).")
                     value = None
-                elif _LONE_SURROGATE.search(value):
+                elif LONE_SURROGATE.search(value):
                     self.fail(
                         column, f"item {index}: “{key}” holds a lone surrogate, not a character."
                     )

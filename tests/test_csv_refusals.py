@@ -104,7 +104,7 @@ CASES = {
     "long row": Case(
         "organizations",
         lambda: _with_cells(SECRETARIAT, 17),
-        ["column (cells 17-17): cells beyond the header: the row has 17 cells but the header"],
+        ["column (cell 17): cells beyond the header: the row has 17 cells but the header"],
     ),
     "predecessor note over its limit": Case(
         "organizations",
