@@ -250,12 +250,13 @@ def dump_list(items: list) -> str:
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        keys = [key for key, _ in pairs]
         twice = sorted({key for key in keys if keys.count(key) > 1})
         # json.loads would keep the last value and drop the others without a word.
         raise ValueError(f"an object gives the key {', '.join(twice)} twice")
-    return dict(pairs)
+    return result
 
 
 _LIST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
