@@ -62,7 +62,7 @@ _GB18030_HIGH_SEQUENCES = re.compile(
     rb"[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39]|[\x81-\xfe][\x80-\xfe]"
 )
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 ENCODING_HELP = (
     "Save it as UTF-8 (“CSV UTF-8” in Excel), or name its encoding (for example "
@@ -194,7 +194,7 @@ def read_records(text: str) -> tuple[list[str], list[Record]]:
         line = text[: text.index("\x00")].count("\n") + 1
         raise CSVFormatError(f"Line {line} contains a NUL character, which no cell may hold.")
     # Only a named codec such as unicode_escape can produce these; no database stores them.
-    if surrogate := _LONE_SURROGATE.search(text):
+    if surrogate := LONE_SURROGATE.search(text):
         line = text[: surrogate.start()].count("\n") + 1
         raise CSVFormatError(
             f"Line {line} contains a lone surrogate (U+{ord(surrogate.group()):04X}), "
@@ -250,12 +250,13 @@ def dump_list(items: list) -> str:
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        keys = [key for key, _ in pairs]
         twice = sorted({key for key in keys if keys.count(key) > 1})
         # json.loads would keep the last value and drop the others without a word.
         raise ValueError(f"an object gives the key {', '.join(twice)} twice")
-    return dict(pairs)
+    return result
 
 
 _LIST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
