@@ -61,7 +61,8 @@ from .models import (
 ROOT_MODELS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 WHOLE_TABLE_FROM = 5000  # owners from which one pass over a table replaces IN (...) queries
-BATCH = 2000  # rows per bulk INSERT
+BATCH = 2000  # rows read at a time
+WRITE_BATCH = 10000  # versions per COPY or executemany: fewer round trips
 
 # What `str(obj)` gives, from values one query can fetch (`object_repr` of a version), so that
 # recording never builds a model instance per row. The test comparing bulk-written versions with
@@ -287,7 +288,7 @@ class _Writer:
 
     def add(self, rows: Iterable[tuple]) -> None:
         self.rows.extend(rows)
-        if len(self.rows) >= BATCH:
+        if len(self.rows) >= WRITE_BATCH:
             self.flush()
 
     def flush(self) -> None:

@@ -394,3 +394,32 @@ def test_history_initialize_gives_rows_without_history_a_version_once(db):
     revisions = Revision.objects.count()
     call_command("history_initialize", verbosity=0)
     assert Revision.objects.count() == revisions
+
+
+def test_a_posts_import_records_the_organizations_and_people_it_changed(
+    editor_client, seeded, tmp_path
+):
+    rows = parse(export_text("posts"))
+    rows.append(dict(rows[0], person="new-deputy", person_name="New Deputy", holder_order="99"))
+    path = tmp_path / "posts-2026-12.csv"
+    path.write_bytes(write(rows))
+    seed_version = _versions(rows[0]["organization"]).first()
+    call_command("import_registry", "posts", str(path), verbosity=0)
+
+    revisions = Revision.objects.filter(comment__startswith="CSV import of posts-2026-12.csv")
+    recorded = {
+        (v.content_type.model, v.object_id)
+        for v in Version.objects.filter(revision__in=revisions)
+        if v.content_type.model in ("organization", "person")
+    }
+    assert recorded == {("organization", rows[0]["organization"]), ("person", "new-deputy")}
+    assert revisions.count() == 2
+
+    # The organization's history can go back to before the import: the new holder goes.
+    url = f"{CHANGELIST}{rows[0]['organization']}/history/{seed_version.pk}/"
+    preview = editor_client.get(url)
+    assert "New Deputy" in preview.content.decode().split("Will be deleted:")[1]
+    assert editor_client.post(url, admin_form_data(preview)).status_code == 302
+    assert not Holding.objects.filter(person="new-deputy").exists()
+    assert Person.objects.filter(pk="new-deputy").exists()  # a record of its own
+    assert_tree_valid()
