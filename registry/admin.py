@@ -25,6 +25,7 @@ from import_export.forms import ExportForm
 from mptt.admin import DraggableMPTTAdmin
 from reversion import set_comment
 from reversion.admin import VersionAdmin, _RollBackRevisionView
+from reversion.errors import RevertError
 from reversion.models import Version
 from reversion.utils import mute_signals
 
@@ -137,8 +138,8 @@ class HistoryAdmin(VersionAdmin):
                         raise _RollBackRevisionView(response)
                     else:
                         raise Http404(f"“{version.object_repr}” could not be loaded.")
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+        except (ValidationError, RevertError) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
             if "recover" in (extra_context or {}):
                 return redirect(self._admin_url("recoverlist"))
             return redirect(self._history_url(version.object_id))

@@ -38,6 +38,7 @@ from django.db.models.deletion import Collector, ProtectedError
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 from django.utils.encoding import is_protected_type
+from django.utils.text import capfirst
 from reversion.models import Revision, Version
 from reversion.revisions import _follow_relations_recursive, _get_options
 
@@ -548,30 +549,36 @@ def _refusals(plan: RestorePlan) -> list[str]:
     for version in plan.versions:
         model = version._model
         data = version.field_dict
-        for f in model._meta.concrete_fields:
-            if not isinstance(f, models.ForeignKey) or data.get(f.attname) is None:
+        whose = (
+            ""
+            if version is plan.version
+            else f" of {model._meta.verbose_name} “{version.object_repr}”"
+        )
+        # Every record the version points to must still exist: foreign keys are checked only
+        # at commit, where a dangling one would be a server error, not a message.
+        for f in (*model._meta.concrete_fields, *model._meta.many_to_many):
+            if not f.is_relation or data.get(f.attname) in (None, []):
                 continue
-            target = data[f.attname]
-            if (f.related_model, str(target)) in restoring:
-                continue
-            if f.related_model._base_manager.filter(pk=target).exists():
-                continue
-            last = (
-                Version.objects.get_for_object_reference(f.related_model, target)
-                .order_by("-pk")
-                .first()
+            targets = data[f.attname] if f.many_to_many else [data[f.attname]]
+            targets = [t for t in targets if (f.related_model, str(t)) not in restoring]
+            existing = set(
+                f.related_model._base_manager.filter(pk__in=targets).values_list("pk", flat=True)
             )
-            name = last.object_repr if last else str(target)
-            whose = (
-                ""
-                if version is plan.version
-                else f" of {model._meta.verbose_name} “{version.object_repr}”"
-            )
-            problems.append(
-                f"The {f.verbose_name}{whose}, {f.related_model._meta.verbose_name} “{name}”, "
-                "was deleted since: recover it first (its “Recover deleted” list), "
-                "or edit the record instead of restoring this version."
-            )
+            for target in targets:
+                if f.related_model._meta.pk.to_python(target) in existing:
+                    continue
+                last = (
+                    Version.objects.get_for_object_reference(f.related_model, target)
+                    .order_by("-pk")
+                    .first()
+                )
+                name = last.object_repr if last else str(target)
+                problems.append(
+                    f"{capfirst(f.related_model._meta.verbose_name)} “{name}” "
+                    f"({f.verbose_name}{whose}) was deleted since: recover it first (its "
+                    "“Recover deleted” list), or edit the record instead of restoring this "
+                    "version."
+                )
     version = plan.version
     if version._model is Organization and not problems:
         pk = version.object_id

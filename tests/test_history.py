@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from reversion.models import Revision, Version
 
-from registry.models import Citation, Holding, Organization, OtherName, Person, Post
+from registry.models import Citation, Holding, Organization, OtherName, Person, Post, Source
 
 from .conftest import admin_drag, admin_form_data, admin_submit, assert_tree_valid, tree_snapshot
 from .csvtools import empty_registry, export_text, parse, write
@@ -423,3 +423,41 @@ def test_a_posts_import_records_the_organizations_and_people_it_changed(
     assert not Holding.objects.filter(person="new-deputy").exists()
     assert Person.objects.filter(pk="new-deputy").exists()  # a record of its own
     assert_tree_valid()
+
+
+def test_a_person_is_reverted_alone_and_one_whose_source_is_gone_is_refused(editor_client, seeded):
+    with reversion.create_revision():
+        source = Source.objects.create(title="Gazette 1999")
+    person = Person.objects.get(pk="liu-qi")
+    person.sources.add(source)
+    with reversion.create_revision():
+        reversion.add_to_revision(person)
+        reversion.add_to_revision(Person.objects.get(pk="chen-xu"))
+    version = Version.objects.get_for_object(person).first()
+    Person.objects.filter(pk="chen-xu").update(name="Renamed too")
+    Person.objects.filter(pk="liu-qi").update(name="Renamed")
+    url = f"/admin/registry/person/liu-qi/history/{version.pk}/"
+    preview = editor_client.get(url)
+    assert editor_client.post(url, admin_form_data(preview)).status_code == 302
+    assert Person.objects.get(pk="liu-qi").name == "Liu Qi"
+    assert Person.objects.get(pk="chen-xu").name == "Renamed too"  # same revision, alone
+
+    source.delete()
+    editor_client.post("/admin/registry/person/liu-qi/delete/", {"post": "yes"})
+    Holding.objects.filter(person="liu-qi").delete()
+    editor_client.post("/admin/registry/person/liu-qi/delete/", {"post": "yes"})
+    assert not Person.objects.filter(pk="liu-qi").exists()
+    response = editor_client.post(f"/admin/registry/person/recover/{version.pk}/", {})
+    assert response.status_code == 302
+    message = str(list(get_messages(response.wsgi_request))[-1])
+    assert "“Gazette 1999”" in message and "was deleted" in message
+    assert not Person.objects.filter(pk="liu-qi").exists()
+
+
+def test_a_version_that_cannot_be_read_gives_a_message_not_a_server_error(editor_client, seeded):
+    pk = "npcsc-go-research-office"
+    version = _versions(pk).first()
+    Version.objects.filter(pk=version.pk).update(serialized_data="not json")
+    response = editor_client.get(f"{CHANGELIST}{pk}/history/{version.pk}/")
+    assert response.status_code == 302
+    assert "incompatible" in str(list(get_messages(response.wsgi_request))[-1])
