@@ -256,7 +256,11 @@ _shapes: dict[type[models.Model], _Shape] = {}
 def _shape(model: type[models.Model]) -> _Shape:
     if model not in _shapes:
         _shapes[model] = _Shape(model)
-    return _shapes[model]
+    shape = _shapes[model]
+    # From Django's content type cache each time: content types are renumbered when a test
+    # database is flushed, and that cache is cleared then.
+    shape.content_type = ContentType.objects.get_for_model(model)
+    return shape
 
 
 def _follows(model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
