@@ -90,6 +90,11 @@ class HistoryAdmin(VersionAdmin):
         )
 
     def revision_view(self, request, object_id, version_id, extra_context=None):
+        # Checked before anything is restored, even in a rolled-back preview.
+        if not self.has_view_or_change_permission(request) or (
+            request.method == "POST" and not self.has_change_permission(request)
+        ):
+            raise PermissionDenied
         object_id = unquote(object_id)
         version = get_object_or_404(
             Version.objects.get_for_model(self.model), pk=version_id, object_id=object_id

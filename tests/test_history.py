@@ -461,3 +461,12 @@ def test_a_version_that_cannot_be_read_gives_a_message_not_a_server_error(editor
     response = editor_client.get(f"{CHANGELIST}{pk}/history/{version.pk}/")
     assert response.status_code == 302
     assert "incompatible" in str(list(get_messages(response.wsgi_request))[-1])
+
+
+def test_viewers_cannot_revert(viewer_client, seeded):
+    pk = "npcsc-go-research-office"
+    Organization.objects.filter(pk=pk).update(name="Renamed")
+    version = _versions(pk).first()
+    url = f"{CHANGELIST}{pk}/history/{version.pk}/"
+    assert viewer_client.post(url, {"name": "Research Office"}).status_code == 403
+    assert Organization.objects.get(pk=pk).name == "Renamed"
