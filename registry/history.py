@@ -40,7 +40,7 @@ from django.utils import timezone
 from django.utils.encoding import is_protected_type
 from django.utils.text import capfirst
 from reversion.models import Revision, Version
-from reversion.revisions import _follow_relations_recursive, _get_options
+from reversion.revisions import _follow_relations_recursive, _get_options, get_registered_models
 
 from .imports import _insert_rows
 from .models import (
@@ -523,6 +523,18 @@ def history_plan(*, version: Version) -> RestorePlan:
 _ORDER = {Organization: 0, Post: 1, Holding: 2, OtherName: 3, Citation: 4, Succession: 5}
 
 
+def _owner_fields(model: type[models.Model]) -> list[str]:
+    """The foreign keys by which rows of `model` are owned (followed) by another record."""
+    return sorted(
+        {
+            attname
+            for owner in get_registered_models()
+            for related, attname in _follows(owner)
+            if related is model
+        }
+    )
+
+
 def _owned_versions(version: Version) -> list[Version]:
     """`version` and the versions of its revision that its record owned then (the model's
     `follow`, recursively), owners first."""
@@ -582,6 +594,23 @@ def _refusals(plan: RestorePlan) -> list[str]:
                     f"({f.verbose_name}{whose}) was deleted since: recover it first (its "
                     "“Recover deleted” list), or edit the record instead of restoring this "
                     "version."
+                )
+    # An owned row that has since moved to another owner (a post to another organization, a
+    # holder to another post) would be taken from there: that record is not the one chosen.
+    for version in plan.versions[1:]:
+        model = version._model
+        current = model._base_manager.filter(pk=version.object_id).first()
+        if current is None:
+            continue
+        for attname in _owner_fields(model):
+            then, now = version.field_dict.get(attname), getattr(current, attname)
+            if then != now:
+                owner = model._meta.get_field(attname).related_model
+                holder = owner._base_manager.filter(pk=now).first()
+                problems.append(
+                    f"{capfirst(model._meta.verbose_name)} “{current}” now belongs to "
+                    f"{owner._meta.verbose_name} “{holder}”: restoring this version would "
+                    "take it from there. Move it back first, or edit the record instead."
                 )
     version = plan.version
     if version._model is Organization and not problems:

@@ -470,3 +470,23 @@ def test_viewers_cannot_revert(viewer_client, seeded):
     url = f"{CHANGELIST}{pk}/history/{version.pk}/"
     assert viewer_client.post(url, {"name": "Research Office"}).status_code == 403
     assert Organization.objects.get(pk=pk).name == "Renamed"
+
+
+def test_a_revert_that_would_take_a_post_from_another_organization_is_refused(
+    editor_client, seeded
+):
+    with reversion.create_revision():
+        post = Post.objects.create(organization_id="npcsc-general-office", title="Archivist")
+        reversion.add_to_revision(Organization.objects.get(pk="npcsc-general-office"))
+    version = _versions("npcsc-general-office").first()
+    url = f"/admin/registry/post/{post.pk}/change/"
+    response = admin_submit(editor_client, url, organization="cppcc-general-office")
+    assert response.status_code == 302
+    Organization.objects.filter(pk="npcsc-general-office").update(name="Renamed")
+    url = f"{CHANGELIST}npcsc-general-office/history/{version.pk}/"
+    response = editor_client.get(url)
+    assert response.status_code == 302
+    message = str(list(get_messages(response.wsgi_request))[-1])
+    assert "now belongs to organization" in message and "Move it back first" in message
+    assert Post.objects.get(pk=post.pk).organization_id == "cppcc-general-office"
+    assert Organization.objects.get(pk="npcsc-general-office").name == "Renamed"
