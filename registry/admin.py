@@ -436,18 +436,18 @@ class OrganizationAdmin(CSVImportExportMixin, HistoryAdmin, DraggableMPTTAdmin):
 
 
 def _move_note(old_parent, new_parent, position: str | None = None, target=None) -> str:
-    """“Moved from “A” to under “B”.”, for the history list."""
+    """“Moved from under “A” to under “B”.”, for the history list."""
 
     def place(parent) -> str:
-        return f"under “{parent}”" if parent is not None else "to the top level"
+        return f"under “{parent}”" if parent is not None else "the top level"
 
     if getattr(old_parent, "pk", None) != getattr(new_parent, "pk", None):
-        where = "the top level" if old_parent is None else f"under “{old_parent}”"
-        return f"Moved from {where} to {place(new_parent).removeprefix('to ')}."
+        return f"Moved from {place(old_parent)} to {place(new_parent)}."
     side = {"left": "before", "right": "after"}.get(position or "")
+    still = place(new_parent) if new_parent is not None else "at the top level"
     if side and target is not None:
-        return f"Moved {side} “{target}”, still {place(new_parent).removeprefix('to ')}."
-    return f"Moved within {place(new_parent).removeprefix('to ')}."
+        return f"Moved {side} “{target}”, still {still}."
+    return f"Moved within {place(new_parent)}."
 
 
 @admin.register(Kind)
