@@ -29,6 +29,7 @@ from import_export.forms import ExportForm
 from mptt.admin import DraggableMPTTAdmin
 from reversion import set_comment
 from reversion.admin import VersionAdmin, _RollBackRevisionView
+from reversion.errors import RevertError
 from reversion.models import Version
 from reversion.utils import mute_signals
 
@@ -332,6 +333,11 @@ class HistoryAdmin(VersionAdmin):
         )
 
     def revision_view(self, request, object_id, version_id, extra_context=None):
+        # Checked before anything is restored, even in a rolled-back preview.
+        if not self.has_view_or_change_permission(request) or (
+            request.method == "POST" and not self.has_change_permission(request)
+        ):
+            raise PermissionDenied
         object_id = unquote(object_id)
         version = get_object_or_404(
             Version.objects.get_for_model(self.model), pk=version_id, object_id=object_id
@@ -380,8 +386,8 @@ class HistoryAdmin(VersionAdmin):
                         raise _RollBackRevisionView(response)
                     else:
                         raise Http404(f"“{version.object_repr}” could not be loaded.")
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+        except (ValidationError, RevertError) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
             if "recover" in (extra_context or {}):
                 return redirect(self._admin_url("recoverlist"))
             return redirect(self._history_url(version.object_id))
@@ -675,18 +681,18 @@ class OrganizationAdmin(
 
 
 def _move_note(old_parent, new_parent, position: str | None = None, target=None) -> str:
-    """“Moved from “A” to under “B”.”, for the history list."""
+    """“Moved from under “A” to under “B”.”, for the history list."""
 
     def place(parent) -> str:
-        return f"under “{parent}”" if parent is not None else "to the top level"
+        return f"under “{parent}”" if parent is not None else "the top level"
 
     if getattr(old_parent, "pk", None) != getattr(new_parent, "pk", None):
-        where = "the top level" if old_parent is None else f"under “{old_parent}”"
-        return f"Moved from {where} to {place(new_parent).removeprefix('to ')}."
+        return f"Moved from {place(old_parent)} to {place(new_parent)}."
     side = {"left": "before", "right": "after"}.get(position or "")
+    still = place(new_parent) if new_parent is not None else "at the top level"
     if side and target is not None:
-        return f"Moved {side} “{target}”, still {place(new_parent).removeprefix('to ')}."
-    return f"Moved within {place(new_parent).removeprefix('to ')}."
+        return f"Moved {side} “{target}”, still {still}."
+    return f"Moved within {place(new_parent)}."
 
 
 @admin.register(Kind)

@@ -38,8 +38,9 @@ from django.db.models.deletion import Collector, ProtectedError
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 from django.utils.encoding import is_protected_type
+from django.utils.text import capfirst
 from reversion.models import Revision, Version
-from reversion.revisions import _follow_relations_recursive, _get_options
+from reversion.revisions import _follow_relations_recursive, _get_options, get_registered_models
 
 from .imports import _insert_rows
 from .models import (
@@ -61,7 +62,8 @@ from .models import (
 ROOT_MODELS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 WHOLE_TABLE_FROM = 5000  # owners from which one pass over a table replaces IN (...) queries
-BATCH = 2000  # rows per bulk INSERT
+BATCH = 2000  # rows read at a time
+WRITE_BATCH = 10000  # versions per COPY or executemany: fewer round trips
 
 # What `str(obj)` gives, from values one query can fetch (`object_repr` of a version), so that
 # recording never builds a model instance per row. The test comparing bulk-written versions with
@@ -254,7 +256,11 @@ _shapes: dict[type[models.Model], _Shape] = {}
 def _shape(model: type[models.Model]) -> _Shape:
     if model not in _shapes:
         _shapes[model] = _Shape(model)
-    return _shapes[model]
+    shape = _shapes[model]
+    # From Django's content type cache each time: content types are renumbered when a test
+    # database is flushed, and that cache is cleared then.
+    shape.content_type = ContentType.objects.get_for_model(model)
+    return shape
 
 
 def _follows(model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
@@ -287,7 +293,7 @@ class _Writer:
 
     def add(self, rows: Iterable[tuple]) -> None:
         self.rows.extend(rows)
-        if len(self.rows) >= BATCH:
+        if len(self.rows) >= WRITE_BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -517,6 +523,18 @@ def history_plan(*, version: Version) -> RestorePlan:
 _ORDER = {Organization: 0, Post: 1, Holding: 2, OtherName: 3, Citation: 4, Succession: 5}
 
 
+def _owner_fields(model: type[models.Model]) -> list[str]:
+    """The foreign keys by which rows of `model` are owned (followed) by another record."""
+    return sorted(
+        {
+            attname
+            for owner in get_registered_models()
+            for related, attname in _follows(owner)
+            if related is model
+        }
+    )
+
+
 def _owned_versions(version: Version) -> list[Version]:
     """`version` and the versions of its revision that its record owned then (the model's
     `follow`, recursively), owners first."""
@@ -547,30 +565,53 @@ def _refusals(plan: RestorePlan) -> list[str]:
     for version in plan.versions:
         model = version._model
         data = version.field_dict
-        for f in model._meta.concrete_fields:
-            if not isinstance(f, models.ForeignKey) or data.get(f.attname) is None:
+        whose = (
+            ""
+            if version is plan.version
+            else f" of {model._meta.verbose_name} “{version.object_repr}”"
+        )
+        # Every record the version points to must still exist: foreign keys are checked only
+        # at commit, where a dangling one would be a server error, not a message.
+        for f in (*model._meta.concrete_fields, *model._meta.many_to_many):
+            if not f.is_relation or data.get(f.attname) in (None, []):
                 continue
-            target = data[f.attname]
-            if (f.related_model, str(target)) in restoring:
-                continue
-            if f.related_model._base_manager.filter(pk=target).exists():
-                continue
-            last = (
-                Version.objects.get_for_object_reference(f.related_model, target)
-                .order_by("-pk")
-                .first()
+            targets = data[f.attname] if f.many_to_many else [data[f.attname]]
+            targets = [t for t in targets if (f.related_model, str(t)) not in restoring]
+            existing = set(
+                f.related_model._base_manager.filter(pk__in=targets).values_list("pk", flat=True)
             )
-            name = last.object_repr if last else str(target)
-            whose = (
-                ""
-                if version is plan.version
-                else f" of {model._meta.verbose_name} “{version.object_repr}”"
-            )
-            problems.append(
-                f"The {f.verbose_name}{whose}, {f.related_model._meta.verbose_name} “{name}”, "
-                "was deleted since: recover it first (its “Recover deleted” list), "
-                "or edit the record instead of restoring this version."
-            )
+            for target in targets:
+                if f.related_model._meta.pk.to_python(target) in existing:
+                    continue
+                last = (
+                    Version.objects.get_for_object_reference(f.related_model, target)
+                    .order_by("-pk")
+                    .first()
+                )
+                name = last.object_repr if last else str(target)
+                problems.append(
+                    f"{capfirst(f.related_model._meta.verbose_name)} “{name}” "
+                    f"({f.verbose_name}{whose}) was deleted since: recover it first (its "
+                    "“Recover deleted” list), or edit the record instead of restoring this "
+                    "version."
+                )
+    # An owned row that has since moved to another owner (a post to another organization, a
+    # holder to another post) would be taken from there: that record is not the one chosen.
+    for version in plan.versions[1:]:
+        model = version._model
+        current = model._base_manager.filter(pk=version.object_id).first()
+        if current is None:
+            continue
+        for attname in _owner_fields(model):
+            then, now = version.field_dict.get(attname), getattr(current, attname)
+            if then != now:
+                owner = model._meta.get_field(attname).related_model
+                holder = owner._base_manager.filter(pk=now).first()
+                problems.append(
+                    f"{capfirst(model._meta.verbose_name)} “{current}” now belongs to "
+                    f"{owner._meta.verbose_name} “{holder}”: restoring this version would "
+                    "take it from there. Move it back first, or edit the record instead."
+                )
     version = plan.version
     if version._model is Organization and not problems:
         pk = version.object_id

@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from reversion.models import Revision, Version
 
-from registry.models import Citation, Holding, Organization, OtherName, Person, Post
+from registry.models import Citation, Holding, Organization, OtherName, Person, Post, Source
 
 from .conftest import admin_drag, admin_form_data, admin_submit, assert_tree_valid, tree_snapshot
 from .csvtools import empty_registry, export_text, parse, write
@@ -394,3 +394,99 @@ def test_history_initialize_gives_rows_without_history_a_version_once(db):
     revisions = Revision.objects.count()
     call_command("history_initialize", verbosity=0)
     assert Revision.objects.count() == revisions
+
+
+def test_a_posts_import_records_the_organizations_and_people_it_changed(
+    editor_client, seeded, tmp_path
+):
+    rows = parse(export_text("posts"))
+    rows.append(dict(rows[0], person="new-deputy", person_name="New Deputy", holder_order="99"))
+    path = tmp_path / "posts-2026-12.csv"
+    path.write_bytes(write(rows))
+    seed_version = _versions(rows[0]["organization"]).first()
+    call_command("import_registry", "posts", str(path), verbosity=0)
+
+    revisions = Revision.objects.filter(comment__startswith="CSV import of posts-2026-12.csv")
+    recorded = {
+        (v.content_type.model, v.object_id)
+        for v in Version.objects.filter(revision__in=revisions)
+        if v.content_type.model in ("organization", "person")
+    }
+    assert recorded == {("organization", rows[0]["organization"]), ("person", "new-deputy")}
+    assert revisions.count() == 2
+
+    # The organization's history can go back to before the import: the new holder goes.
+    url = f"{CHANGELIST}{rows[0]['organization']}/history/{seed_version.pk}/"
+    preview = editor_client.get(url)
+    assert "New Deputy" in preview.content.decode().split("Will be deleted:")[1]
+    assert editor_client.post(url, admin_form_data(preview)).status_code == 302
+    assert not Holding.objects.filter(person="new-deputy").exists()
+    assert Person.objects.filter(pk="new-deputy").exists()  # a record of its own
+    assert_tree_valid()
+
+
+def test_a_person_is_reverted_alone_and_one_whose_source_is_gone_is_refused(editor_client, seeded):
+    with reversion.create_revision():
+        source = Source.objects.create(title="Gazette 1999")
+    person = Person.objects.get(pk="liu-qi")
+    person.sources.add(source)
+    with reversion.create_revision():
+        reversion.add_to_revision(person)
+        reversion.add_to_revision(Person.objects.get(pk="chen-xu"))
+    version = Version.objects.get_for_object(person).first()
+    Person.objects.filter(pk="chen-xu").update(name="Renamed too")
+    Person.objects.filter(pk="liu-qi").update(name="Renamed")
+    url = f"/admin/registry/person/liu-qi/history/{version.pk}/"
+    preview = editor_client.get(url)
+    assert editor_client.post(url, admin_form_data(preview)).status_code == 302
+    assert Person.objects.get(pk="liu-qi").name == "Liu Qi"
+    assert Person.objects.get(pk="chen-xu").name == "Renamed too"  # same revision, alone
+
+    source.delete()
+    editor_client.post("/admin/registry/person/liu-qi/delete/", {"post": "yes"})
+    Holding.objects.filter(person="liu-qi").delete()
+    editor_client.post("/admin/registry/person/liu-qi/delete/", {"post": "yes"})
+    assert not Person.objects.filter(pk="liu-qi").exists()
+    response = editor_client.post(f"/admin/registry/person/recover/{version.pk}/", {})
+    assert response.status_code == 302
+    message = str(list(get_messages(response.wsgi_request))[-1])
+    assert "“Gazette 1999”" in message and "was deleted" in message
+    assert not Person.objects.filter(pk="liu-qi").exists()
+
+
+def test_a_version_that_cannot_be_read_gives_a_message_not_a_server_error(editor_client, seeded):
+    pk = "npcsc-go-research-office"
+    version = _versions(pk).first()
+    Version.objects.filter(pk=version.pk).update(serialized_data="not json")
+    response = editor_client.get(f"{CHANGELIST}{pk}/history/{version.pk}/")
+    assert response.status_code == 302
+    assert "incompatible" in str(list(get_messages(response.wsgi_request))[-1])
+
+
+def test_viewers_cannot_revert(viewer_client, seeded):
+    pk = "npcsc-go-research-office"
+    Organization.objects.filter(pk=pk).update(name="Renamed")
+    version = _versions(pk).first()
+    url = f"{CHANGELIST}{pk}/history/{version.pk}/"
+    assert viewer_client.post(url, {"name": "Research Office"}).status_code == 403
+    assert Organization.objects.get(pk=pk).name == "Renamed"
+
+
+def test_a_revert_that_would_take_a_post_from_another_organization_is_refused(
+    editor_client, seeded
+):
+    with reversion.create_revision():
+        post = Post.objects.create(organization_id="npcsc-general-office", title="Archivist")
+        reversion.add_to_revision(Organization.objects.get(pk="npcsc-general-office"))
+    version = _versions("npcsc-general-office").first()
+    url = f"/admin/registry/post/{post.pk}/change/"
+    response = admin_submit(editor_client, url, organization="cppcc-general-office")
+    assert response.status_code == 302
+    Organization.objects.filter(pk="npcsc-general-office").update(name="Renamed")
+    url = f"{CHANGELIST}npcsc-general-office/history/{version.pk}/"
+    response = editor_client.get(url)
+    assert response.status_code == 302
+    message = str(list(get_messages(response.wsgi_request))[-1])
+    assert "now belongs to organization" in message and "Move it back first" in message
+    assert Post.objects.get(pk=post.pk).organization_id == "cppcc-general-office"
+    assert Organization.objects.get(pk="npcsc-general-office").name == "Renamed"
