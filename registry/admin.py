@@ -35,7 +35,7 @@ from reversion.utils import mute_signals
 
 from .csvcodec import csv_lines
 from .exports import organization_rows
-from .history import history_record, history_restore
+from .history import history_fingerprint, history_record, history_restore
 from .imports import ImportReport
 from .models import (
     Citation,
@@ -93,10 +93,45 @@ class KeepWhitespaceMixin:
                 formfield.validators.append(_not_only_spaces)
         return formfield
 
+    # Browsers send every line break of a text area as CRLF, whatever the text held: a text
+    # imported with LF line breaks would change on every save of an unchanged form.
+
+    def get_form(self, request, obj=None, **kwargs):
+        return _keeping_line_breaks(super().get_form(request, obj, **kwargs))
+
+    def get_formset(self, request, obj=None, **kwargs):  # inlines
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = _keeping_line_breaks(formset.form)
+        return formset
+
 
 def _not_only_spaces(value) -> None:
     if isinstance(value, str) and value and not value.strip():
         raise ValidationError("This field cannot be only spaces.", code="blank")
+
+
+def _keeping_line_breaks(form: type[forms.BaseForm]) -> type[forms.BaseForm]:
+    """`form`, keeping a text area's stored value when what came back differs from it only in
+    how line breaks are written."""
+
+    class LineBreaksKeptForm(form):
+        def clean(self):
+            cleaned = super().clean()
+            for name, field in self.fields.items():
+                value = cleaned.get(name)
+                if not isinstance(field.widget, forms.Textarea) or not isinstance(value, str):
+                    continue
+                stored = self.get_initial_for_field(field, name)
+                if isinstance(stored, str) and stored != value and _lines(stored) == _lines(value):
+                    cleaned[name] = stored
+            return cleaned
+
+    LineBreaksKeptForm.__name__ = form.__name__
+    return LineBreaksKeptForm
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class _PreviewChanged(Exception):
@@ -312,6 +347,43 @@ class HistoryAdmin(VersionAdmin):
     version is used only from its own model's pages and, for a revert, its own record's.
     The preview (GET) restores, renders and rolls back; the save (POST) keeps it.
     """
+
+    # A change form carries the state of the record it was opened on (`history_fingerprint`:
+    # the record and what it owns). Saving it after someone else saved the record would
+    # silently put back their values with the form's, so such a save is refused instead.
+
+    STATE_FIELD = "registry_state"
+
+    def render_change_form(self, request, context, add=False, change=False, **kwargs):
+        obj = kwargs.get("obj")
+        if change and obj is not None and obj.pk is not None:
+            # A form sent back with errors keeps the state it was first opened on.
+            context[self.STATE_FIELD] = request.POST.get(self.STATE_FIELD) or history_fingerprint(
+                model=self.model, pk=obj.pk
+            )
+        return super().render_change_form(request, context, add=add, change=change, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        opened = request.POST.get(self.STATE_FIELD) if request.method == "POST" else None
+        if obj is None or not opened:
+            return form
+        model = self.model
+
+        class StateCheckedForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                if history_fingerprint(model=model, pk=self.instance.pk) != opened:
+                    raise ValidationError(
+                        f"“{self.instance}” was changed by someone else after you opened this "
+                        "form, so nothing was saved: saving would have put back the values "
+                        "this form was opened with. Open the form again (its history shows "
+                        "what changed) and make your change there.",
+                        code="stale",
+                    )
+                return cleaned
+
+        return StateCheckedForm
 
     def recover_view(self, request, version_id, extra_context=None):
         if not self.has_add_permission(request):

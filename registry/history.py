@@ -22,6 +22,7 @@ Every service here runs in one transaction; tree writes take the tree lock first
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections import defaultdict
@@ -362,6 +363,44 @@ def history_record(
         _record_owned(model, revision_of, writer)
         writer.flush()
     return len(revision_of)
+
+
+# What a record's current state is, for forms opened before someone else saved it.
+
+# Tree bookkeeping moves whenever a unit elsewhere in the same tree is added, moved or
+# deleted; it is not what a curator edits, so it is no part of a record's state.
+_UNEDITED_FIELDS = frozenset(("lft", "rght", "tree_id", "level"))
+
+
+class _Collector:
+    """Collects versions instead of writing them (the `_Writer` interface)."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, rows: Iterable[tuple]) -> None:
+        self.rows.extend(rows)
+
+
+def history_fingerprint(*, model: type[models.Model], pk) -> str:
+    """A digest of the record `pk` of `model` as it is stored now, with what it owns: the data
+    a version of it would hold, less the tree's bookkeeping. Two equal digests mean nobody
+    changed the record in between; an admin form carries the one it was opened with."""
+    shape = _shape(model)
+    collector = _Collector()
+    key = model._meta.pk.to_python(pk)
+    for batch in shape.batches("pk", {key: None}):
+        m2m = shape.m2m_values([row[0] for row in batch]) if shape.m2m else {}
+        collector.add((0, *shape.version(row, m2m)) for row in batch)
+    _record_owned(model, {key: 0}, collector)
+    digest = hashlib.sha256()
+    for _revision, content_type, object_id, _db, _format, data, _repr in sorted(
+        collector.rows, key=lambda row: (row[1], row[2])
+    ):
+        (dump,) = json.loads(data)
+        fields = {k: v for k, v in dump["fields"].items() if k not in _UNEDITED_FIELDS}
+        digest.update(json.dumps([content_type, object_id, fields], sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 _cursor_names = itertools.count(1)

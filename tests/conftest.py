@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from importlib import import_module
 
 import pytest
@@ -65,6 +66,10 @@ def admin_form_data(page) -> dict:
         return data
 
     data = values(page.context["adminform"].form)
+    # The state the form was opened on travels in a hidden input of the page (HistoryAdmin).
+    state = re.search(r'name="registry_state" value="([0-9a-f]+)"', page.content.decode())
+    if state:
+        data["registry_state"] = state.group(1)
     for inline in page.context["inline_admin_formsets"]:
         formset = inline.formset
         data |= values(formset.management_form)

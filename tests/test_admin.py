@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from registry.admin import OrganizationAdmin
 from registry.models import Organization, Post
 
-from .conftest import admin_drag, assert_tree_valid, tree_snapshot
+from .conftest import admin_drag, admin_form_data, assert_tree_valid, tree_snapshot
 
 CHANGELIST = "/admin/registry/organization/"
 INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
@@ -289,3 +289,26 @@ def test_bulk_delete_of_leaves_keeps_the_tree_valid(editor_client, seeded):
 )
 def test_every_registry_page_in_the_admin_opens_for_editors(editor_client, seeded, url):
     assert editor_client.get(url).status_code == 200
+
+
+def test_an_unchanged_form_sent_by_a_browser_keeps_the_stored_line_breaks(editor_client, seeded):
+    # Browsers send a text area's line breaks as CRLF, whatever the page held.
+    stored = "First paragraph.\n\nSecond paragraph.\rThird, after a lone CR."
+    Organization.objects.filter(pk="npcsc-go-research-office").update(history=stored)
+    url = "/admin/registry/organization/npcsc-go-research-office/change/"
+    page = editor_client.get(url)
+    data = admin_form_data(page)
+    as_sent = data["history"].replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    assert as_sent != stored
+
+    assert editor_client.post(url, data | {"history": as_sent}).status_code == 302
+    assert Organization.objects.get(pk="npcsc-go-research-office").history == stored
+
+    edited = as_sent + "\r\nA new line."
+    assert (
+        editor_client.post(
+            url, admin_form_data(editor_client.get(url)) | {"history": edited}
+        ).status_code
+        == 302
+    )
+    assert Organization.objects.get(pk="npcsc-go-research-office").history == edited
