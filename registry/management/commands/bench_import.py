@@ -9,6 +9,9 @@ run:
 - the floor: the driver's `executemany` INSERT of the same complete rows (tree fields computed
   beforehand), timed in that process and rolled back.
 
+The same file also goes through the admin's import as a browser sends it (Django's test client,
+so no network): the upload with its dry-run preview, then the confirm.
+
 The command is timed from outside, as a user waits for it: process start-up, reading the file,
 the import and its history. Each run gets a fresh copy of a migrated, empty database: a file
 copy on SQLite, `CREATE DATABASE ... TEMPLATE` on PostgreSQL (databases `<name>_import_*` on
@@ -73,6 +76,43 @@ if not report.ok or report.count("new") != len(records):
 print(json.dumps({"floor": floor, "pipeline": pipeline}))
 """
 
+# The same file through the admin, as a curator's browser sends it: the upload (a dry run and
+# its preview page), then the confirm. Prints one JSON line.
+ADMIN_SCRIPT = """
+import json, os, time
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.test.utils import setup_test_environment
+from registry.models import Organization
+setup_test_environment()  # so that the response carries its context (the confirm form)
+data = open(os.environ["REGISTRY_BENCH_FILE"], "rb").read()
+client = Client()
+client.force_login(User.objects.create_superuser("bench"))
+upload = SimpleUploadedFile("organizations.csv", data, "text/csv")
+start = time.perf_counter()
+preview = client.post(
+    "/admin/registry/organization/import/", {"format": "0", "import_file": upload}, secure=True
+)
+preview_seconds = time.perf_counter() - start
+form = preview.context["confirm_form"]
+start = time.perf_counter()
+done = client.post(
+    "/admin/registry/organization/process_import/",
+    {name: form[name].value() for name in form.fields},
+    secure=True,
+)
+confirm_seconds = time.perf_counter() - start
+if done.status_code != 302 or not Organization.objects.exists():
+    raise SystemExit(f"The confirm answered {done.status_code}.")
+print(json.dumps({
+    "preview": preview_seconds,
+    "confirm": confirm_seconds,
+    "preview_bytes": len(preview.content),
+    "organizations": Organization.objects.count(),
+}))
+"""
+
 # What the command left behind: organizations, and organizations with a version.
 CHECK_SCRIPT = """
 import json
@@ -89,7 +129,8 @@ class Command(BaseCommand):
     help = (
         "Time `import_registry organizations FILE` as a whole process with history, into an "
         "empty registry, at N/4 and N organizations, next to the pipeline alone and the "
-        "driver's executemany floor, on SQLite (and PostgreSQL when DATABASE_URL names one)."
+        "driver's executemany floor, and the admin's preview and confirm of the same file, "
+        "on SQLite (and PostgreSQL when DATABASE_URL names one)."
     )
 
     def add_arguments(self, parser):
@@ -150,6 +191,7 @@ def command_import_figures(
         with _Databases(server_url, folder) as databases:
             seconds: dict[str, list[float]] = {}
             checks: dict[str, bool] = {}
+            preview_bytes: dict[int, int] = {}
             for run in range(1, runs + 1):
                 url = databases.fresh()
                 elapsed, _ = _run(["import_registry", "organizations", str(empty)], url)
@@ -174,10 +216,23 @@ def command_import_figures(
                     )
                     seconds.setdefault(f"pipeline_{size}", []).append(inside["pipeline"])
                     seconds.setdefault(f"floor_{size}", []).append(inside["floor"])
+                    url = databases.fresh()
+                    admin = json.loads(
+                        _run(
+                            ["shell", "-c", ADMIN_SCRIPT],
+                            url,
+                            REGISTRY_BENCH_FILE=str(files[size]),
+                        )[1]
+                    )
+                    seconds.setdefault(f"admin_preview_{size}", []).append(admin["preview"])
+                    seconds.setdefault(f"admin_confirm_{size}", []).append(admin["confirm"])
+                    checks[f"admin_import_{size}"] = admin["organizations"] == size
+                    preview_bytes[size] = admin["preview_bytes"]
                     note(
                         f"Command import, run {run}, {size:,} organizations: command "
                         f"{seconds[f'command_{size}'][-1]:.2f} s, pipeline "
-                        f"{inside['pipeline']:.2f} s, floor {inside['floor']:.2f} s"
+                        f"{inside['pipeline']:.2f} s, floor {inside['floor']:.2f} s; admin "
+                        f"preview {admin['preview']:.2f} s, confirm {admin['confirm']:.2f} s"
                     )
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     small, large = sizes
@@ -212,6 +267,7 @@ def command_import_figures(
             str(size): round(medians[f"pipeline_{size}"] / medians[f"floor_{size}"], 2)
             for size in sizes
         },
+        "admin_preview_bytes": {str(size): preview_bytes[size] for size in sizes},
         "command_target": COMMAND_TARGET,
         "command_target_met": ratio <= COMMAND_TARGET,
         "per_row_growth": round(growth, 2),
@@ -234,6 +290,14 @@ def describe(result: dict[str, Any]) -> str:
             f"{pipeline['median_seconds']:>9.2f}s {pipeline['rows_per_second']:>8,} "
             f"{figures[f'floor_{size}']['median_seconds']:>7.2f}s "
             f"{result['command_over_pipeline'][str(size)]:>16.2f}x"
+        )
+    for size in result["sizes"]:
+        preview = figures[f"admin_preview_{size}"]["median_seconds"]
+        confirm = figures[f"admin_confirm_{size}"]["median_seconds"]
+        lines.append(
+            f"  admin import of {size:,} (test client): preview {preview:.2f} s "
+            f"({result['admin_preview_bytes'][str(size)] / 1000:,.0f} kB page), confirm "
+            f"{confirm:.2f} s, {size / (preview + confirm):,.0f} rows/s in all"
         )
     verdict = "met" if result["command_target_met"] else "MISSED"
     lines.append(
