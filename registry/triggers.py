@@ -172,6 +172,8 @@ def _stamp_reinstall(connection: BaseDatabaseWrapper, tables: list[str]) -> list
         if missing:
             stamp_triggers_create(connection=connection, tables=missing)
         return [f"{FUNCTION} on {table}" for table in missing]
+    if connection.vendor != "sqlite":
+        raise _unsupported(connection.vendor)
     present = _sqlite_names(connection, "trigger")
     missing = {
         name: sql for name, sql in _sqlite_stamp_triggers(tables).items() if name not in present

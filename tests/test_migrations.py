@@ -4,7 +4,8 @@
   table its search index (registry/triggers.py).
 - A field added to organizations the ordinary way (`makemigrations`, `migrate`), which makes
   SQLite remake the table and so drop its triggers, leaves every trigger in place: the stamp
-  still moves on a write and search finds a renamed organization.
+  still moves on a write and search finds a renamed organization, even one renamed by a data
+  migration while the triggers were gone. A new registry table gets its stamp triggers.
 - A new database migrates one registry migration at a time, each step a command, then the rest.
 
 Each runs against a database of its own: a SQLite file always, and a new PostgreSQL database
@@ -23,6 +24,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.apps import apps
@@ -148,9 +150,9 @@ def new_database(request, tmp_path) -> Iterator[Database]:
 
     admin(f'DROP DATABASE IF EXISTS "{name}"')
     admin(f'CREATE DATABASE "{name}"')
-    password = f":{server['password']}" if server["password"] else ""
+    password = f":{quote(server['password'], safe='')}" if server["password"] else ""
     url = (
-        f"postgres://{server['user'] or ''}{password}@{server['host'] or ''}"
+        f"postgres://{quote(server['user'] or '', safe='')}{password}@{server['host'] or ''}"
         f":{server['port'] or 5432}/{name}"
     )
     try:
@@ -243,9 +245,43 @@ INSTALLED_APPS = [
 ]
 MIGRATION_MODULES = {"registry": "scratch_migrations"}
 """
-# What a curator and a reader do next: a rename, and the pages that must show it.
+# A data migration after it, as a developer may write one: it runs after SQLite remade the
+# table, before `migrate` ends, so while the table has no triggers.
+SCRATCH_DATA_MIGRATION = """
+from django.db import migrations
+
+
+def rename(apps, schema_editor):
+    Organization = apps.get_model("registry", "Organization")
+    Organization.objects.filter(pk="{pk}").update(name="{name}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("registry", "{after}")]
+    operations = [migrations.RunPython(rename, migrations.RunPython.noop)]
+"""
+# A new registry table, as a later migration may add one.
+SCRATCH_TABLE_MIGRATION = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("registry", "{after}")]
+    operations = [
+        migrations.CreateModel(
+            name="ScratchTable",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True)),
+                ("label", models.CharField(max_length=20)),
+            ],
+        ),
+    ]
+"""
+# What a reader sees: "etag" prints a page's ETag; "use" also renames an organization the way
+# the admin saves one, and asks the search page for both new names.
 SCRATCH_USE = """
 import json
+import sys
 
 import django
 
@@ -256,16 +292,38 @@ from django.test import Client
 from registry.models import Organization
 
 reader = Client()
-page = "/organizations/cppcc-go-research-office/"
-before = reader.get(page)["ETag"]
-organization = Organization.objects.get(pk="cppcc-go-research-office")
-organization.name = "Bureau of Quixotic Studies"
-organization.scratch_note = "added by the new field"
-organization.save()
-after = reader.get(page)["ETag"]
-found = reader.get("/search/", {"q": "quixotic"}).content.decode()
-print(json.dumps({"before": before, "after": after, "found": page in found}))
+
+
+def page(pk):
+    return f"/organizations/{pk}/"
+
+
+def etag():
+    return reader.get(page("cppcc-general-office"))["ETag"]
+
+
+def found(text, pk):
+    return page(pk) in reader.get("/search/", {"q": text}).content.decode()
+
+
+if sys.argv[1] == "etag":
+    print(json.dumps(etag()))
+else:
+    migrated, saved = sys.argv[2:]
+    before = etag()
+    organization = Organization.objects.get(pk=saved)
+    organization.name = "Bureau of Zymurgical Records"
+    organization.scratch_note = "the new field is used"
+    organization.save()
+    print(json.dumps({
+        "before": before,
+        "after": etag(),
+        "migrated_found": found("quixotic", migrated),
+        "saved_found": found("zymurgical", saved),
+    }))
 """
+MIGRATED = "cppcc-go-research-office"
+SAVED = "cppcc-go-research-office-information-bureau"
 
 
 def _sqlite_triggers(database: Database) -> list[tuple]:
@@ -274,13 +332,12 @@ def _sqlite_triggers(database: Database) -> list[tuple]:
     )
 
 
-def test_a_field_added_to_organizations_the_ordinary_way_keeps_every_trigger(
+def test_after_a_field_added_the_ordinary_way_and_a_new_table_every_trigger_is_there(
     new_database, tmp_path
 ):
+    migrations = tmp_path / "scratch_migrations"
     shutil.copytree(
-        REPO / "registry" / "migrations",
-        tmp_path / "scratch_migrations",
-        ignore=shutil.ignore_patterns("__pycache__"),
+        REPO / "registry" / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__")
     )
     for name, text in (
         ("scratch_app", SCRATCH_APP),
@@ -288,6 +345,7 @@ def test_a_field_added_to_organizations_the_ordinary_way_keeps_every_trigger(
         ("scratch_use", SCRATCH_USE),
     ):
         (tmp_path / f"{name}.py").write_text(text)
+    use = str(tmp_path / "scratch_use.py")
 
     def run(*argv: str) -> str:
         return _run(new_database, *argv, settings_module="scratch_settings", path=tmp_path)
@@ -297,17 +355,42 @@ def test_a_field_added_to_organizations_the_ordinary_way_keeps_every_trigger(
     _manage(new_database, "load_seed")
     _assert_migrated(new_database)
     triggers = _sqlite_triggers(new_database) if new_database.vendor == "sqlite" else []
+    etag_before = json.loads(_run(new_database, use, "etag", path=tmp_path))
 
-    # One more field on Organization, and the two commands a developer runs.
+    # One more field on Organization, and the two commands a developer runs; a data migration
+    # after it writes while SQLite's remade table has no triggers.
     run("manage.py", "makemigrations", "registry", "--name", "organization_scratch_note")
-    (written,) = (tmp_path / "scratch_migrations").glob("*_organization_scratch_note.py")
-    assert "migrations.AddField(" in written.read_text()
-    run("manage.py", "migrate", "--no-input")
+    (added,) = migrations.glob("*_organization_scratch_note.py")
+    assert "migrations.AddField(" in added.read_text()
+    number = int(added.name.split("_")[0])
+    renamed = f"{number + 1:04d}_scratch_rename"
+    (migrations / f"{renamed}.py").write_text(
+        SCRATCH_DATA_MIGRATION.format(
+            pk=MIGRATED, name="Bureau of Quixotic Studies", after=added.stem
+        )
+    )
+    # And a new table, which must bump the stamp like every other.
+    (migrations / f"{number + 2:04d}_scratch_table.py").write_text(
+        SCRATCH_TABLE_MIGRATION.format(after=renamed)
+    )
+    output = run("manage.py", "migrate", "--no-input")
+    assert f"Applying registry.{added.stem}... OK" in output
 
     _assert_migrated(new_database)
+    found = _triggers_found(new_database.query(_trigger_sql(new_database.vendor)))
+    assert {("registry_scratchtable", "stamp", op) for op in OPERATIONS} <= found
     if new_database.vendor == "sqlite":
         # The very triggers of before, not only as many.
-        assert _sqlite_triggers(new_database) == triggers
-    used = json.loads(run(str(tmp_path / "scratch_use.py")))
-    assert used["before"] and used["after"] and used["before"] != used["after"]
-    assert used["found"]
+        new_table = [
+            trigger
+            for trigger in _sqlite_triggers(new_database)
+            if trigger[1] == "registry_scratchtable"
+        ]
+        assert [t for t in _sqlite_triggers(new_database) if t not in new_table] == triggers
+    used = json.loads(run(use, "use", MIGRATED, SAVED))
+    # The data migration's write changed the pages: no cached copy may be confirmed.
+    assert used["before"] != etag_before
+    assert used["migrated_found"]
+    # And what is written afterwards is seen, as before the field was added.
+    assert used["after"] != used["before"]
+    assert used["saved_found"]
