@@ -13,6 +13,10 @@ silently drops its triggers; adding one field to organizations the ordinary way 
 42 triggers, and with them the ETags' and search's correctness. A new registry model gets its
 stamp triggers the same way. So adding a field or a model needs nothing beyond `makemigrations`
 and `migrate`; tests/test_migrations.py proves it.
+
+One exception: SQLite refuses to remake the stamp's own table while triggers on other tables
+write to it ("error in trigger ...: no such table"). A migration that alters `ChangeStamp` runs
+`stamp_triggers_drop` first (a RunPython before its operations); `migrate` puts them back.
 """
 
 from __future__ import annotations
@@ -61,8 +65,10 @@ BEGIN
 END
 $$
 """
+# OR REPLACE, and IF NOT EXISTS for the indexes below: two `migrate` runs at once may both find
+# one missing.
 POSTGRESQL_TRIGGER = (
-    "CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+    "CREATE OR REPLACE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
     "FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
 )
 
@@ -197,7 +203,10 @@ def _sqlite_search_tables(table: str) -> tuple[str, str]:
 
 def _postgresql_index(index: str, table: str, column: str) -> str:
     # The expression is the one `icontains` compiles to (search.py).
-    return f'CREATE INDEX "{index}" ON "{table}" USING gin (UPPER("{column}"::text) gin_trgm_ops)'
+    return (
+        f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" '
+        f'USING gin (UPPER("{column}"::text) gin_trgm_ops)'
+    )
 
 
 def _sqlite_search_index(connection: BaseDatabaseWrapper, table: str) -> list[str]:
