@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -86,35 +87,37 @@ def _triggers_found(rows: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
     return {found_one for found_one in found if found_one[2] in OPERATIONS}
 
 
-def _missing_search_indexes(vendor: str, index_names: set[str]) -> set[str]:
-    return set(search.POSTGRESQL_INDEXES) - index_names if vendor == "postgresql" else set()
+@dataclass
+class Database:
+    vendor: str
+    url: str  # for DATABASE_URL
+    query: Callable[[str], list[tuple]]
+
+
+def _assert_migrated(database: Database) -> None:
+    """Every trigger and search index the migrations promise is there."""
+    found = _triggers_found(database.query(_trigger_sql(database.vendor)))
+    assert _expected_triggers(database.vendor) - found == set()
+    if database.vendor == "postgresql":
+        indexes = {name for (name,) in database.query("SELECT indexname FROM pg_indexes")}
+        assert set(search.POSTGRESQL_INDEXES) - indexes == set()
 
 
 def test_every_registry_table_has_its_triggers_after_all_migrations(db):
-    with connection.cursor() as cursor:
-        cursor.execute(_trigger_sql(connection.vendor))
-        found = _triggers_found(cursor.fetchall())
-        indexes = set()
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT indexname FROM pg_indexes")
-            indexes = {name for (name,) in cursor.fetchall()}
-    assert _expected_triggers(connection.vendor) - found == set()
-    assert _missing_search_indexes(connection.vendor, indexes) == set()
+    def query(sql: str) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    _assert_migrated(Database(connection.vendor, "the test database", query))
 
 
 # --- Databases of their own ------------------------------------------------------------------
 
 
-@dataclass
-class Database:
-    vendor: str
-    url: str
-    query: Callable[[str], list[tuple]]
-
-
 def _sqlite_database(path: Path) -> Database:
     def query(sql: str) -> list[tuple]:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db:
             return db.execute(sql).fetchall()
 
     return Database("sqlite", f"sqlite:///{path}", query)
@@ -181,15 +184,6 @@ def _run(
 
 def _manage(database: Database, *args: str) -> str:
     return _run(database, "manage.py", *args)
-
-
-def _assert_migrated(database: Database) -> None:
-    found = _triggers_found(database.query(_trigger_sql(database.vendor)))
-    assert _expected_triggers(database.vendor) - found == set()
-    indexes = set()
-    if database.vendor == "postgresql":
-        indexes = {name for (name,) in database.query("SELECT indexname FROM pg_indexes")}
-    assert _missing_search_indexes(database.vendor, indexes) == set()
 
 
 # --- A new database, one migration at a time -----------------------------------------------
