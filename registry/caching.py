@@ -39,12 +39,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import condition
 
 from .models import ChangeStamp
+from .triggers import STAMPED_SETTING
 
-# The trigger function of migration 0003 bumps the stamp once per transaction and notes that it
-# did in this transaction-local setting. Reading the stamp clears the note, so that a write
-# later in the same transaction (tests run whole in one) is seen; the join makes PostgreSQL
-# clear it even when the row is missing. SQLite's row triggers bump on every row instead.
-STAMPED_SETTING = "registry.change_stamped"
+# The PostgreSQL trigger function (registry/triggers.py) bumps the stamp once per transaction
+# and notes that it did in a transaction-local setting. Reading the stamp clears the note, so
+# that a write later in the same transaction (tests run whole in one) is seen; the join makes
+# PostgreSQL clear it even when the row is missing. SQLite's row triggers bump on every row.
 _STAMP = ChangeStamp._meta.db_table
 # `{exists}` is the page's own record, when it has one: `, EXISTS (SELECT ...)`.
 _READ_STAMP = f"SELECT version, changed{{exists}} FROM {_STAMP} WHERE id = 1"

@@ -2,7 +2,8 @@
 
 Searching means Django's `icontains`: a name matches when it contains the text, ignoring case.
 No B-tree can answer that, so without help every search reads every name (about 100 ms at
-100,000 organizations). Migration 0005 adds trigram indexes, one way per database:
+100,000 organizations). Migration 0005 adds trigram indexes, one way per database (their SQL
+is in registry/triggers.py, which also puts them back after any migration that drops them):
 
 - PostgreSQL: GIN indexes with pg_trgm's `gin_trgm_ops` on `UPPER(column::text)`, the very
   expression `icontains` compiles to there, so the planner uses them for plain `icontains`
@@ -22,7 +23,6 @@ import functools
 import sqlite3
 
 from django.db import connection
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
@@ -95,88 +95,3 @@ def sqlite_has_trigram() -> bool:
     except sqlite3.Error:
         return False
     return True
-
-
-# --- Creating and dropping the indexes (migration 0005) ------------------------------------
-#
-# Django remakes a SQLite table (copy, drop, rename) for many schema changes, and dropping a
-# table drops its triggers. A later migration that alters one of the SQLite-indexed tables
-# must therefore call `drop_indexes` then `create_indexes` after its own operations;
-# tests/test_search.py fails while any trigger is missing.
-
-
-def create_indexes(schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        for index, (table, column) in POSTGRESQL_INDEXES.items():
-            schema_editor.execute(
-                f'CREATE INDEX "{index}" ON "{table}" '
-                f'USING gin (UPPER("{column}"::text) gin_trgm_ops)'
-            )
-    elif vendor == "sqlite" and sqlite_has_trigram():
-        for table, columns in SQLITE_INDEXED.items():
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute("SELECT type FROM pragma_table_info(%s) WHERE pk = 1", [table])
-                (key_type,) = cursor.fetchone()
-            for statement in _sqlite_index(table, columns, key_type):
-                schema_editor.execute(statement, params=None)
-
-
-def drop_indexes(schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        for index in POSTGRESQL_INDEXES:
-            schema_editor.execute(f'DROP INDEX IF EXISTS "{index}"')
-    elif vendor == "sqlite":
-        for table in SQLITE_INDEXED:
-            for trigger in sqlite_triggers(table):
-                schema_editor.execute(f'DROP TRIGGER IF EXISTS "{trigger}"', params=None)
-            schema_editor.execute(f'DROP TABLE IF EXISTS "{table}_trigram"', params=None)
-            schema_editor.execute(f'DROP TABLE IF EXISTS "{table}_trigram_key"', params=None)
-
-
-def sqlite_triggers(table: str) -> list[str]:
-    return [f"{table}_trigram_{event}" for event in ("insert", "update", "delete")]
-
-
-def _sqlite_index(table: str, columns: tuple[str, ...], key_type: str) -> list[str]:
-    """The statements that create `table`'s trigram index, fill it and keep it in step.
-    `key_type` is the declared type of the table's primary key."""
-    source, index, key = f'"{table}"', f'"{table}_trigram"', f'"{table}_trigram_key"'
-    insert, update, delete = (f'"{trigger}"' for trigger in sqlite_triggers(table))
-    names = ", ".join(f'"{column}"' for column in columns)
-
-    def values(row: str) -> str:
-        return ", ".join(f'{row}."{column}"' for column in columns)
-
-    def number(row: str) -> str:
-        return f"(SELECT id FROM {key} WHERE row_id = {row}.id)"
-
-    changed = " OR ".join(f'old."{column}" IS NOT new."{column}"' for column in ("id", *columns))
-    return [
-        # row_id has the primary key's declared type: a column compares by the rules of its
-        # type, and with another type the triggers' lookups could not use row_id's index (each
-        # write would read the whole map).
-        f"CREATE TABLE {key} (id INTEGER PRIMARY KEY, row_id {key_type} NOT NULL UNIQUE)",
-        # trigram: every three characters of a name make a token, case-folded. detail='none'
-        # and columnsize=0: store which rows hold a token and nothing more.
-        f"CREATE VIRTUAL TABLE {index} USING fts5("
-        f"{names}, tokenize='trigram', detail='none', columnsize=0)",
-        f"INSERT INTO {key} (row_id) SELECT id FROM {source}",
-        f"INSERT INTO {index} (rowid, {names}) SELECT {key}.id, {values(source)} "
-        f"FROM {source} JOIN {key} ON {key}.row_id = {source}.id",
-        f"CREATE TRIGGER {insert} AFTER INSERT ON {source} BEGIN "
-        f"INSERT INTO {key} (row_id) VALUES (new.id); "
-        f"INSERT INTO {index} (rowid, {names}) VALUES ({number('new')}, {values('new')}); "
-        "END",
-        # Only when a searched column or the key changes: saving an unchanged name, or moving a
-        # node in the tree, costs nothing here.
-        f"CREATE TRIGGER {update} AFTER UPDATE OF id, {names} ON {source} WHEN {changed} BEGIN "
-        f"UPDATE {key} SET row_id = new.id WHERE row_id = old.id; "
-        f"UPDATE {index} SET ({names}) = ({values('new')}) WHERE rowid = {number('new')}; "
-        "END",
-        f"CREATE TRIGGER {delete} AFTER DELETE ON {source} BEGIN "
-        f"DELETE FROM {index} WHERE rowid = {number('old')}; "
-        f"DELETE FROM {key} WHERE row_id = old.id; "
-        "END",
-    ]

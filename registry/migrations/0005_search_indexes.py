@@ -1,5 +1,5 @@
 """Trigram indexes for the public search: GIN indexes on PostgreSQL, FTS5 tables with triggers
-on SQLite. What they are and why: registry/search.py.
+on SQLite. What they are and why: registry/search.py; their SQL: registry/triggers.py.
 
 Why not `Meta.indexes` with `GinIndex`: those are created on every database, and SQLite rejects
 `USING gin` and operator classes; SQLite's FTS5 tables and triggers have no declarative form at
@@ -11,7 +11,7 @@ database owner may create it without being a superuser.
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from registry import search
+from registry import triggers
 
 
 class PostgreSQLTrigramExtension(TrigramExtension):
@@ -24,11 +24,11 @@ class PostgreSQLTrigramExtension(TrigramExtension):
 
 
 def create_indexes(apps, schema_editor):
-    search.create_indexes(schema_editor)
+    triggers.search_indexes_create(connection=schema_editor.connection)
 
 
 def drop_indexes(apps, schema_editor):
-    search.drop_indexes(schema_editor)
+    triggers.search_indexes_drop(connection=schema_editor.connection)
 
 
 class Migration(migrations.Migration):
