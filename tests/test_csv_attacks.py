@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import html
 import io
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
@@ -363,3 +367,47 @@ def test_two_previews_in_two_tabs_then_the_older_confirmed_then_the_newer(editor
     assert Organization.objects.get(pk=OFFICE).name == "Office A"
     # A double click on the first confirm imports nothing twice.
     assert _confirm(editor_client, older).status_code == 400
+
+
+# --- As a process: exit status 1, a message, no traceback ---------------------------------------
+
+
+def test_the_import_process_refuses_these_attacks_with_exit_status_1(db, tmp_path):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+        "PATH": os.environ.get("PATH", ""),
+    }
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+
+    assert manage("migrate", "-v0").returncode == 0
+    cycle = [NEW | {"id": f"u-{n}", "parent": f"u-{(n + 1) % 50}"} for n in range(50)]
+    files = {
+        "damaged UTF-8": (_damaged_utf8(), "The file is UTF-8 with damaged bytes"),
+        "semicolons": (
+            b"id;parent;name;kind;rank\r\nx;;X;national-body;\r\n",
+            "separated by semicolons",
+        ),
+        "UTF-16 without BOM": (
+            "id,parent,name,kind,rank\r\n".encode("utf-16-le"),
+            "looks like UTF-16 without a byte-order mark",
+        ),
+        "a long cycle": (write(cycle), "u-9 → … (40 more) → u-0."),
+    }
+    failures = []
+    for name, (data, expected) in files.items():
+        path = tmp_path / "file.csv"
+        path.write_bytes(data)
+        result = manage("import_registry", "organizations", str(path))
+        if result.returncode != 1 or "Traceback" in result.stderr or expected not in result.stderr:
+            failures.append((name, result.returncode, result.stderr[-300:]))
+    assert failures == []
