@@ -62,7 +62,13 @@ _GB18030_HIGH_SEQUENCES = re.compile(
     rb"[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39]|[\x81-\xfe][\x80-\xfe]"
 )
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+_REPLACEMENT_UTF8 = "\ufffd".encode()
+_WIDE_CHARACTER = re.compile("[\u0800-\U0010ffff]")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# What a header of one column holds when the file is not comma-separated: Excel's `sep=;`
+# line, or the separator European locales save with.
+_OTHER_SEPARATOR = re.compile(r"\Asep=.*|[;\t|]")
+_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 ENCODING_HELP = (
     "Save it as UTF-8 (“CSV UTF-8” in Excel), or name its encoding (for example "
@@ -120,6 +126,22 @@ def _certainly_chinese(data: bytes, text: str) -> bool:
     return not _HIGH_BYTE.search(_GB18030_HIGH_SEQUENCES.sub(b"", data))
 
 
+def _damaged_utf8(data: bytes, error: UnicodeDecodeError) -> bool:
+    """Whether bytes that are not valid UTF-8 are UTF-8 text all the same, damaged: cut off in
+    the middle of a character, or holding at least twice as many well-formed characters from
+    U+0800 up (Chinese takes three bytes in UTF-8) as malformed sequences. Read as GB18030,
+    a UTF-8 file of Chinese names with one byte missing gives Chinese-looking mojibake (`涓讳`
+    for `主也`) often enough to pass `_certainly_chinese`; GBK text read as UTF-8 gives
+    almost only malformed bytes and two-byte characters, so real GB18030 files still pass."""
+    if error.reason == "unexpected end of data":
+        return True
+    lenient = data.decode("utf-8", "replace")
+    replaced = lenient.count("\ufffd")
+    malformed = replaced - data.count(_REPLACEMENT_UTF8)
+    wide = sum(1 for _ in _WIDE_CHARACTER.finditer(lenient)) - replaced
+    return wide >= 2 * malformed
+
+
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """Return (text, encoding used).
 
@@ -144,6 +166,18 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             text = data.decode(candidate)
         except UnicodeError as error:  # also codecs (idna, undefined) that raise its base
             failure = failure or error
+            if (
+                candidate == "utf-8"
+                and not encoding
+                and isinstance(error, UnicodeDecodeError)
+                and _damaged_utf8(data, error)
+            ):
+                line = data[: error.start].count(b"\n") + 1
+                raise CSVFormatError(
+                    f"The file is UTF-8 with damaged bytes: undecodable bytes on line {line} "
+                    f"(byte {error.start + 1}); it was not read as another encoding, which "
+                    f"would store garbled text. {ENCODING_HELP}"
+                ) from error
             continue
         except (LookupError, ValueError, TypeError) as error:
             raise CSVFormatError(
@@ -192,7 +226,15 @@ def read_records(text: str) -> tuple[list[str], list[Record]]:
     says how many), for the importer to refuse with the rest of the file's problems."""
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise CSVFormatError(f"Line {line} contains a NUL character, which no cell may hold.")
+        hint = ""
+        if text.count("\x00") * 3 > len(text):  # every other byte: UTF-16 read as UTF-8
+            hint = (
+                " The file looks like UTF-16 without a byte-order mark: save it as UTF-8, or "
+                "name its encoding (--encoding utf-16-le or utf-16-be)."
+            )
+        raise CSVFormatError(
+            f"Line {line} contains a NUL character, which no cell may hold.{hint}"
+        )
     # Only a named codec such as unicode_escape can produce these; no database stores them.
     if surrogate := LONE_SURROGATE.search(text):
         line = text[: surrogate.start()].count("\n") + 1
@@ -203,8 +245,20 @@ def read_records(text: str) -> tuple[list[str], list[Record]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
+        # Blank lines before the header are ignored too, and so is Excel's `sep=,` line (which
+        # says that the separator is a comma).
+        while header in ([], ["sep=", ""]):
+            header = next(reader, None)
         if header is None:
             raise CSVFormatError("The file is empty: it needs a header row.")
+        if len(header) == 1 and (separator := _OTHER_SEPARATOR.search(header[0])):
+            character = separator.group().removeprefix("sep=")
+            raise CSVFormatError(
+                f"Line {reader.line_num}: the header is a single column, and the file seems "
+                f"to be separated by {_SEPARATOR_NAMES.get(character, f'“{character}”')} "
+                "rather than commas. Save it as comma-separated CSV (“CSV UTF-8 (Comma "
+                "delimited)” in Excel)."
+            )
         header = [name.strip() for name in header]
         records = []
         line = reader.line_num + 1

@@ -18,7 +18,7 @@ import functools
 import gc
 import itertools
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -114,6 +114,7 @@ URL_VALIDATORS = Source._meta.get_field("url").validators
 LANGUAGE_VALIDATORS = OtherName._meta.get_field("language").validators
 NAME_TYPES = tuple(OtherName.Type.values)
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
+CHAIN_SHOWN = 10  # organizations of a cycle quoted in its messages
 # Past this many ids, or this share of the registry, reading stored rows table by table beats
 # IN (...) queries: on PostgreSQL each of those scans the whole related table anyway.
 WHOLE_TABLES_FROM_IDS = 5000
@@ -208,9 +209,10 @@ def _read_checked(
     report: ImportReport,
     columns: tuple[str, ...],
     required: tuple[str, ...],
-) -> list[Record] | None:
-    """The file's records, or None (with the problems in `report`) when the file as a whole
-    cannot be used: unreadable, malformed, or with missing or unknown columns."""
+) -> tuple[frozenset[str], list[Record]] | None:
+    """The optional columns the file leaves out and the file's records, or None (with the
+    problems in `report`) when the file as a whole cannot be used: unreadable, malformed, or
+    with missing or unknown columns."""
     header, records = _read(source, encoding, report)
     if header is None:
         return None
@@ -242,7 +244,7 @@ def _read_checked(
                 "every row needs exactly one cell per column (empty cells included).",
             )
         )
-    return well_formed
+    return frozenset(columns) - set(header), well_formed
 
 
 def _read(source: bytes | str, encoding: str | None, report: ImportReport):
@@ -278,7 +280,8 @@ def _check_header(header: list[str], allowed: tuple, required: tuple) -> list[Pr
                     f"unknown column; the columns are {', '.join(allowed)}.",
                 )
             )
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    # Counted once: `header.count` per column took minutes for a header of 300,000 cells.
+    duplicates = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicates:
         problems.append(Problem("header (line 1)", ", ".join(duplicates), "column given twice."))
     return problems
@@ -613,9 +616,10 @@ def import_organizations(
     progress: Progress | None = None,
 ) -> ImportReport:
     report = ImportReport(dataset="organizations")
-    records = _read_checked(source, encoding, report, ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED)
-    if records is None:
+    read = _read_checked(source, encoding, report, ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED)
+    if read is None:
         return report
+    absent, records = read
 
     kinds = set(Kind.objects.values_list("code", flat=True))
     ranks = set(Rank.objects.values_list("code", flat=True))
@@ -661,14 +665,28 @@ def import_organizations(
         parent_of = {pk: values[0] for pk, values in state.items()}
         parent_of.update({row.id: row.parent or None for row in rows})
         cycles = [pk for pk in _find_cycles(parent_of, by_id) if pk in by_id]
+        # Each cycle walked once: walking it again from each of its rows, and quoting it
+        # whole in each row's message, was quadratic in time and in memory (a file of 20,000
+        # rows in one cycle asked for gigabytes).
+        cycle_of: dict[str, tuple[int, bool]] = {}  # node -> (cycle's length, registry's?)
+        for node in cycles:
+            if node not in cycle_of:
+                members = [node]
+                while (ancestor := parent_of[members[-1]]) != node:
+                    members.append(ancestor)
+                cycle = (len(members), any(pk in state for pk in members))
+                cycle_of.update(dict.fromkeys(members, cycle))
         for node in sorted(cycles, key=lambda pk: by_id[pk].index):
             row = by_id[node]
+            length, stored = cycle_of[node]
             chain = [node]
-            while (ancestor := parent_of[chain[-1]]) != node:
-                chain.append(ancestor)
+            while len(chain) < min(length, CHAIN_SHOWN):
+                chain.append(parent_of[chain[-1]])
+            if length > CHAIN_SHOWN:
+                chain.append(f"… ({length - CHAIN_SHOWN} more)")
             reason = (
                 "this move would make it its own ancestor"
-                if any(pk in state for pk in chain)
+                if stored
                 else "the parents form a cycle"
             )
             report.problems.append(
@@ -676,9 +694,15 @@ def import_organizations(
             )
         if report.problems:
             return report
+        current = _current_rows([row.id for row in rows if row.id in state], len(state))
+        _keep_absent_columns(rows, absent, current, report)
+        if report.problems:
+            return report
         try:
             with transaction.atomic():
-                _write_organizations(rows, state, parent_of, report, progress)
+                _write_organizations(
+                    rows, state, parent_of, current, report, progress, keep_place="order" in absent
+                )
                 if dry_run:
                     raise _DryRun
         except _DryRun:
@@ -808,40 +832,87 @@ def _final_children(
     state: dict[str, tuple],
     parent_of: dict[str, str | None],
     by_id: dict[str, _Org],
+    *,
+    keep_place: bool = False,
 ) -> dict[str | None, list[str]]:
     """Every parent's children in their final order. Rows keep their place from the file's
     `order` column (1 = first); rows without one go last, in file order; organizations not in
-    the file keep their current position number."""
+    the file keep their current position number, and so do, when the file has no `order`
+    column at all (`keep_place`), the rows that stay under the same parent."""
     keys: dict[str | None, list[tuple]] = defaultdict(list)
+    places: dict[str, int] = {}
     for parent, children in current.items():
         for position, pk in enumerate(children, start=1):
             if pk not in by_id:
                 keys[parent].append(((position, 1, 0), pk))
+            elif keep_place or parent is None:
+                places[pk] = position
     for pk, row in by_id.items():
         parent = parent_of[pk]
         if parent is None and pk in state and state[pk][0] is None:
             # Existing top-level bodies keep their order (it is their tree id).
-            position = current[None].index(pk) + 1
-            keys[None].append(((position, 0, row.index), pk))
+            keys[None].append(((places[pk], 0, row.index), pk))
         elif parent is None:
             keys[None].append(((float("inf"), 0, row.order or 0, row.index), pk))
+        elif pk in places and parent == state[pk][0]:
+            keys[parent].append(((places[pk], 1, 0), pk))
         else:
             order = row.order if row.order is not None else float("inf")
             keys[parent].append(((order, 0, row.index), pk))
     return {parent: [pk for _, pk in sorted(items)] for parent, items in keys.items()}
 
 
+def _keep_absent_columns(
+    rows: list[_Org], absent: frozenset[str], current: _Stored, report: ImportReport
+) -> None:
+    """A column the file leaves out keeps what the registry holds in the organizations the
+    file updates: a file of ids and new names renames them, it does not empty their dates,
+    texts, other names, sources and predecessors (new rows start with them empty)."""
+    fields = [(name, index) for index, name in enumerate(_DATA_FIELDS) if name in absent]
+    related = [name for name in _RELATED if name in absent]
+    one_date_kept = ("formed" in absent) != ("dissolved" in absent)
+    if not fields and not related:
+        return
+    for row in rows:
+        stored = current.fields.get(row.id)
+        if stored is None:
+            continue
+        for name, index in fields:
+            row.fields[name] = stored[index]
+        for name in related:
+            setattr(row, name, getattr(current, name).get(row.id, ()))
+        formed, dissolved = row.fields["formed"], row.fields["dissolved"]
+        if not (one_date_kept and formed and dissolved):
+            continue
+        formed, dissolved = PartialDate.parse(formed), PartialDate.parse(dissolved)
+        if dissolved.is_before(formed):
+            given, kept = ("dissolved", "formed")
+            if "dissolved" in absent:
+                given, kept = kept, given
+            report.problems.append(
+                Problem(
+                    row.where,
+                    given,
+                    f"the dissolution date ({dissolved.display()}) is before the formation "
+                    f"date ({formed.display()}); the {kept} date is the registry's, as the "
+                    f"file has no {kept} column.",
+                )
+            )
+
+
 def _write_organizations(
     rows: list[_Org],
     state: dict[str, tuple],
     parent_of: dict[str, str | None],
+    current: _Stored,
     report: ImportReport,
     progress: Progress | None,
+    *,
+    keep_place: bool,
 ) -> None:
     by_id = {row.id: row for row in rows}
-    current = _current_rows([row.id for row in rows if row.id in state], len(state))
     old_children = _current_children(state)
-    children = _final_children(old_children, state, parent_of, by_id)
+    children = _final_children(old_children, state, parent_of, by_id, keep_place=keep_place)
 
     # Which trees change shape: a parent whose ordered children differ.
     touched_parents = {
@@ -849,6 +920,12 @@ def _write_organizations(
         for parent in children.keys() | old_children.keys()
         if parent is not None and children.get(parent, []) != old_children.get(parent, [])
     }
+    # Sibling positions under the parents that change, looked up by id (a `list.index` per row
+    # was quadratic for a unit with tens of thousands of children).
+    new_places, old_places = (
+        {pk: place for parent in touched_parents for place, pk in enumerate(lists.get(parent, []))}
+        for lists in (children, old_children)
+    )
     tree_values: dict[str, tuple] = {}
     if touched_parents or any(row.id not in state for row in rows):
         tree_values = _layout(children, parent_of, state, touched_parents, by_id)
@@ -892,9 +969,7 @@ def _write_organizations(
             changes.append(
                 f"moved from {state[row.id][0] or 'top level'} to {row.parent or 'top level'}"
             )
-        elif row.parent in touched_parents and (
-            children[row.parent].index(row.id) != old_children[row.parent].index(row.id)
-        ):
+        elif row.parent in touched_parents and new_places[row.id] != old_places[row.id]:
             changes.append("reordered")
         report.outcomes.append(
             RowOutcome(row.where, row.id, "update" if changes else "unchanged", changes)
@@ -930,10 +1005,16 @@ def _layout(
 ) -> dict[str, tuple]:
     """(parent, tree_id, lft, rght, level) for every node of every tree that changes."""
 
+    found: dict[str, str] = {}  # node -> its root: a deep chain is walked once, not per node
+
     def root_of(pk: str) -> str:
-        while parent_of[pk] is not None:
+        path = []
+        while pk not in found and parent_of[pk] is not None:
+            path.append(pk)
             pk = parent_of[pk]
-        return pk
+        root = found.get(pk, pk)
+        found.update(dict.fromkeys(path, root))
+        return root
 
     roots = {root_of(pk) for pk in touched_parents}
     roots |= {root_of(pk) for pk in by_id if pk not in state or parent_of[pk] != state[pk][0]}
@@ -1085,9 +1166,10 @@ def import_posts(
     progress: Progress | None = None,
 ) -> ImportReport:
     report = ImportReport(dataset="posts")
-    records = _read_checked(source, encoding, report, POST_COLUMNS, POST_REQUIRED)
-    if records is None:
+    read = _read_checked(source, encoding, report, POST_COLUMNS, POST_REQUIRED)
+    if read is None:
         return report
+    absent, records = read
 
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
@@ -1138,12 +1220,12 @@ def import_posts(
                 continue
             holders.append(holder)
         if not report.problems:
-            _check_tenures(holders, report)
+            _check_tenures(holders, report, keep_end="end" in absent)
         if report.problems:
             return report
         try:
             with transaction.atomic():
-                _write_posts(holders, people, report)
+                _write_posts(holders, people, report, absent)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
@@ -1177,10 +1259,10 @@ def _same_names(
     return ok
 
 
-def _check_tenures(holders: list[_Holder], report: ImportReport) -> None:
+def _check_tenures(holders: list[_Holder], report: ImportReport, *, keep_end: bool) -> None:
     """The same person twice in one post: refused unless each holding is dated and ends
     before the next one starts. Holdings already stored count too (the file does not
-    delete them)."""
+    delete them), with their stored end when the file has no `end` column (`keep_end`)."""
     rows: dict[tuple, dict[str, tuple]] = defaultdict(dict)  # start -> (start, end, where)
     for h in holders:
         if h.person:
@@ -1196,6 +1278,8 @@ def _check_tenures(holders: list[_Holder], report: ImportReport) -> None:
             if key in rows and start not in rows[key]:
                 rows[key][start] = (start, end, "")
                 repeated.add(key)
+            elif key in rows and keep_end:
+                rows[key][start] = (start, end, rows[key][start][2])
     for key in sorted(repeated):
         tenures = sorted(
             rows[key].values(),
@@ -1218,8 +1302,13 @@ def _check_tenures(holders: list[_Holder], report: ImportReport) -> None:
 
 
 def _write_posts(
-    holders: list[_Holder], people: dict[str, tuple[str, str]], report: ImportReport
+    holders: list[_Holder],
+    people: dict[str, tuple[str, str]],
+    report: ImportReport,
+    absent: frozenset[str],
 ) -> None:
+    """Write the checked rows. A column the file leaves out keeps what the registry holds in
+    the posts and holdings the file updates (new ones start with it empty)."""
     organizations = sorted({h.organization for h in holders})
     posts: dict[tuple, Post] = {}
     for chunk in _chunks(organizations):
@@ -1256,6 +1345,10 @@ def _write_posts(
         key = (h.organization, h.post)
         wanted = {"plural_title": h.post_plural, "position": h.post_order or 0}
         post = posts.get(key)
+        if post is not None:
+            for name, column in (("plural_title", "post_plural"), ("position", "post_order")):
+                if column in absent:
+                    wanted[name] = getattr(post, name)
         if post is None:
             post = posts[key] = Post(organization_id=h.organization, title=h.post, **wanted)
             post.import_action = "new"
@@ -1291,13 +1384,17 @@ def _write_posts(
         if h.person:
             holding = holdings.get((*key, h.person, h.start))
             wanted = {"position": h.holder_order or 0, "end": h.end}
+            if holding is not None and "holder_order" in absent:
+                wanted["position"] = holding.position
+            if holding is not None and "end" in absent:
+                wanted["end"] = str(holding.end or "")
             if holding is None:
                 new_holdings.append(
                     Holding(post_id=posts[key].pk, person_id=h.person, start=h.start, **wanted)
                 )
                 action = "new"
-            elif holding.position != wanted["position"] or str(holding.end or "") != h.end:
-                holding.position, holding.end = wanted["position"], h.end
+            elif holding.position != wanted["position"] or str(holding.end or "") != wanted["end"]:
+                holding.position, holding.end = wanted["position"], wanted["end"]
                 changed_holdings.append(holding)
                 changes.append("holder order or end date")
                 action = "update"

@@ -9,7 +9,7 @@ from functools import cache
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import escape
@@ -214,9 +214,18 @@ def person_in_url(request, pk: str) -> QuerySet:
     return Person.objects.filter(pk=pk)
 
 
+def _root_in_url(request) -> str:
+    """The `?root=ID` of a CSV download ("" for none). No identifier holds NUL, and
+    PostgreSQL cannot even compare text holding it (the query failed: a 500)."""
+    root = request.GET.get("root", "")
+    if "\x00" in root:
+        raise Http404("No organization has that identifier.")
+    return root
+
+
 def subtree_root(request) -> QuerySet | None:
     """The `?root=ID` of a CSV download, whose subtree it holds."""
-    root = request.GET.get("root")
+    root = _root_in_url(request)
     return Organization.objects.filter(pk=root) if root else None
 
 
@@ -224,8 +233,8 @@ def _csv_download(request, dataset: str, rows_for) -> StreamingHttpResponse:
     """Stream a whole dataset (or `?root=ID`'s subtree) as CSV; `?excel=1` adds a UTF-8 BOM."""
     root = None
     name = dataset
-    if request.GET.get("root"):
-        root = get_object_or_404(Organization, pk=request.GET["root"])
+    if pk := _root_in_url(request):
+        root = get_object_or_404(Organization, pk=pk)
         name = f"{dataset}-{root.pk}"
     rows = rows_for(root)
     lines = csv_lines(next(rows), rows)
