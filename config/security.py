@@ -7,7 +7,8 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import reverse
 
 
 class ContentSecurityPolicyMiddleware:
@@ -57,3 +58,33 @@ def client_ip_behind_proxy(request: HttpRequest) -> str | None:
     if count and len(forwarded) >= count:
         return forwarded[-count]
     return request.META.get("REMOTE_ADDR")
+
+
+class AdminNullCharacterMiddleware:
+    """Answer 400 to an admin request whose address holds a NUL character.
+
+    The admin passes query values straight into lookups (list filters, search, autocomplete),
+    and PostgreSQL refuses NUL in text with an error that surfaced as a 500. No registry value
+    can hold NUL, so such an address can only be a mistake or a probe. Public pages handle the
+    few parameters they take themselves (search treats NUL as text, `?root=` answers 404).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(reverse("admin:index")) and (
+            "\x00" in request.path
+            or any("\x00" in key or "\x00" in value for key, value in _parameters(request))
+        ):
+            return HttpResponseBadRequest(
+                "The address holds a NUL character (%00), which no registry value can hold.",
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
+
+
+def _parameters(request: HttpRequest):
+    for key, values in request.GET.lists():
+        for value in values:
+            yield key, value

@@ -225,3 +225,21 @@ def test_admin_writes_without_a_csrf_token_are_refused(seeded, editor, url, data
     client = Client(enforce_csrf_checks=True)
     client.force_login(editor)
     assert client.post(url, data).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/registry/organization/?kind__code__exact=%00",
+        "/admin/registry/organization/?q=a%00b",
+        "/admin/registry/person/?%00=1",
+        "/admin/autocomplete/?term=%00&app_label=registry&model_name=organization"
+        "&field_name=parent",
+    ],
+)
+def test_an_admin_address_holding_nul_is_a_bad_request_not_a_server_error(
+    editor_client, seeded, url
+):
+    response = editor_client.get(url)
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()

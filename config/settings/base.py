@@ -32,6 +32,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.security.AdminNullCharacterMiddleware",
     # A view whose write waited out SQLITE_TIMEOUT gets a "registry is busy" page, not a 500.
     "config.busy.DatabaseBusyMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout response.
