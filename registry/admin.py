@@ -666,8 +666,12 @@ class OrganizationAdmin(
     @admin.action(description="Export selected organizations with everything under them (CSV)")
     def export_subtrees(self, request, queryset):
         # Selected units whose ancestor is also selected are already inside that subtree.
-        chosen = sorted(queryset, key=lambda o: (o.tree_id, o.lft))
-        tops = [o for o in chosen if not any(t.is_ancestor_of(o) for t in chosen)]
+        # In tree order a unit is inside an earlier selected one only if inside the last top
+        # kept: one pass, not a comparison of every pair.
+        tops: list[Organization] = []
+        for unit in sorted(queryset, key=lambda o: (o.tree_id, o.lft)):
+            if not tops or not tops[-1].is_ancestor_of(unit):
+                tops.append(unit)
 
         def rows():
             yield from organization_rows(tops[0])

@@ -238,6 +238,26 @@ def test_admin_subtree_action_exports_the_selected_units_with_their_descendants(
     assert ids[-1] == "npcsc-go-trade-union"
 
 
+def test_admin_subtree_action_exports_a_unit_selected_with_its_ancestor_once(
+    editor_client, seeded
+):
+    response = editor_client.post(
+        "/admin/registry/organization/",
+        {
+            "action": "export_subtrees",
+            "_selected_action": [
+                "cppcc-go-research-office-office",
+                "cppcc-go-research-office",
+                "npcsc-go-trade-union",
+                "cppcc-go-research-office-information-bureau",
+            ],
+        },
+    )
+    ids = [row["id"] for row in parse(b"".join(response.streaming_content).decode())]
+    assert len(ids) == len(set(ids)) == 5
+    assert ids[0] == "cppcc-go-research-office" and ids[-1] == "npcsc-go-trade-union"
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
