@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from registry import exports, imports, synthetic
+from devtools import synthetic
+from registry import exports, imports
 from registry.csvcodec import csv_lines, escape_formula, unescape_formula
 from registry.imports import import_organizations
 from registry.models import Organization, Person, Post, Succession
