@@ -24,9 +24,11 @@ run: install
 	$(BIN)/python manage.py history_initialize
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-## Run the whole test suite (SQLite, or the database DATABASE_URL names), then the linters.
+## Run the whole test suite (SQLite, or the database DATABASE_URL names) in a random order,
+## report its coverage, then the linters.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage report
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run

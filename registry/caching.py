@@ -65,7 +65,9 @@ _APP = Path(__file__).resolve().parent
 
 def _code_files() -> dict[str, Path]:
     """Everything deployed that shapes a public page's bytes, by its name in the source tree
-    (not its path on disk, which differs between installations)."""
+    (not its path on disk, which differs between installations). The production app and the
+    project package only: the development tools (devtools/, never installed in production) are
+    left out, so editing the synthetic registry or a benchmark changes no public ETag."""
     config = Path(settings.BASE_DIR) / "config"
     patterns = (
         (_APP, ("*.py", "templates/**/*", "static/**/*")),  # pages name the CSS by its hash

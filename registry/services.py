@@ -11,8 +11,6 @@ from django.db.models import Count, F, Max
 from django.utils import timezone
 from mptt.exceptions import InvalidMove
 
-from . import synthetic
-from .csvcodec import csv_lines
 from .history import history_initialize, history_record
 from .imports import ImportReport, Progress, import_organizations, import_posts
 from .models import Organization, Person, Source
@@ -224,49 +222,3 @@ def _add_imported_to_revision(report: ImportReport, *, comment: str, user=None) 
     history_record(model=Person, pks=people, comment=comment, user=user, date=date)
     if report.dataset == "organizations":  # the sources its citations added (a short table)
         history_initialize(comment=comment, user=user, record_models=(Source,))
-
-
-def synthetic_registry_load(
-    *, organizations: int, people: int, seed: int, progress: Progress | None = None
-) -> tuple[ImportReport, ImportReport]:
-    """Add the synthetic registry `registry.synthetic` describes for `seed`: `organizations`
-    units in many trees, `people` people, and the posts they hold. Everything goes through the
-    CSV import pipeline in one transaction; loading the same arguments again changes nothing.
-
-    Returns the organizations and posts import reports. Raises ValidationError, with nothing
-    written, if a generated identifier clashes with a different registry row.
-    """
-    rows = synthetic.organization_rows(organizations, seed)
-    header = next(rows)
-    body = list(rows)
-    id_cell, parent_cell = header.index("id"), header.index("parent")
-    levels: dict[str, int] = {}
-    for row in body:  # tree order: every parent comes before its children
-        parent = row[parent_cell]
-        levels[row[id_cell]] = levels[parent] + 1 if parent else 0
-    with transaction.atomic():
-        reports = [import_organizations(_csv_bytes(header, body), progress=progress)]
-        if reports[0].ok:
-            Person.objects.bulk_create(
-                (
-                    Person(id=pk, name=name, name_zh=name_zh)
-                    for pk, name, name_zh in synthetic.people(people, seed)
-                ),
-                batch_size=2000,
-                ignore_conflicts=True,
-            )
-            posts = synthetic.post_rows(levels.items(), people, seed)
-            reports.append(import_posts(_csv_bytes(next(posts), posts), progress=progress))
-        for report in reports:
-            if not report.ok:
-                problems = "; ".join(str(problem) for problem in report.problems[:5])
-                raise ValidationError(f"The synthetic {report.dataset} were refused: {problems}")
-        comment = f"Synthetic registry generated (seed {seed})"
-        for report in reports:
-            _add_imported_to_revision(report, comment=f"{comment}: {report.summary()}")
-        history_initialize(comment=f"{comment}: initial version.")
-    return reports[0], reports[1]
-
-
-def _csv_bytes(header: list[str], rows: Iterable[list[str]]) -> bytes:
-    return "".join(csv_lines(header, rows)).encode()

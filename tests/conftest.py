@@ -11,11 +11,39 @@ from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
+from django.utils import timezone
 
-from registry.models import Holding, Kind, Organization, Person, Post
+from registry.models import ChangeStamp, Holding, Kind, Organization, Person, Post
 from registry.roles import EDITORS, VIEWERS
 
 _counter = itertools.count(1)
+
+
+def _commits(item: pytest.Item) -> bool:
+    """Whether the test runs in real transactions (pytest-django then empties every table
+    after it, instead of rolling back)."""
+    marker = item.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")):
+        return True
+    return bool({"transactional_db", "live_server"} & set(item.fixturenames))
+
+
+@pytest.fixture(autouse=True)
+def _migrated_rows_for_tests_that_commit(request) -> None:
+    """A test that commits starts from what the migrations wrote, whatever ran before it.
+
+    pytest-django ends such a test by emptying every table, and that takes the rows the
+    migrations wrote with it: the kinds and ranks (0002), the change stamp (0003). Django's
+    post_migrate signal, sent after the flush, brings back the rest (content types,
+    permissions, the roles' groups). Put these back here, for every such test, so none of them
+    depends on running first or last (pytest-randomly shuffles them; the browser tests are
+    among them).
+    """
+    if not _commits(request.node):
+        return
+    request.getfixturevalue("transactional_db")
+    import_module("registry.migrations.0002_vocabularies").add_vocabularies(apps, None)
+    ChangeStamp.objects.get_or_create(pk=1, defaults={"version": 1, "changed": timezone.now()})
 
 
 @pytest.fixture(autouse=True)
@@ -29,12 +57,6 @@ def _no_rendered_pages_from_other_tests():
 def seeded(db) -> None:
     """The registry as `make run` seeds it."""
     call_command("load_seed", verbosity=0)
-
-
-def restore_vocabularies() -> None:
-    """Transactional tests flush every table, including the kinds and ranks that a migration
-    ships; put them back so that a later transactional test finds them."""
-    import_module("registry.migrations.0002_vocabularies").add_vocabularies(apps, None)
 
 
 def tree_snapshot() -> list[tuple]:

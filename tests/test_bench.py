@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from registry.management.commands.bench import parse_wrk, tree_valid
+from devtools.management.commands.bench import parse_wrk, tree_valid
 from registry.models import Organization
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000/bench/floor/

@@ -19,7 +19,7 @@ from django.db import connection, connections
 from registry.models import Organization
 from registry.services import organization_add, organization_delete, organization_move
 
-from .conftest import assert_tree_valid, restore_vocabularies
+from .conftest import assert_tree_valid
 
 PROCESSES = 8
 OPERATIONS_EACH = 200
@@ -90,7 +90,6 @@ def _worker(index: int, results) -> None:
 
 
 def test_concurrent_tree_writes_leave_a_valid_tree(transactional_db, capsys):
-    restore_vocabularies()
     call_command("load_seed", verbosity=0)
     connections.close_all()
     context = multiprocessing.get_context("fork")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry.benchmark import rolled_back
 from registry.imports import import_organizations, import_posts
 from registry.models import (
     Citation,
@@ -21,6 +20,7 @@ from registry.models import (
 
 from .conftest import assert_tree_valid
 from .csvtools import empty_registry, export_text
+from .transactions import rolled_back
 
 # Chinese text, a full-width comma (\uff0c), CSV and JSON syntax, spreadsheet formula triggers.
 AWKWARD = list("中文政协办公厅「」\uff0c,;:\"'=+-@|[]{}\\ \t\r\n")

@@ -7,12 +7,13 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from registry import exports, imports, synthetic
+from devtools import synthetic
+from registry import exports, imports
 from registry.csvcodec import csv_lines, escape_formula, unescape_formula
 from registry.imports import import_organizations
 from registry.models import Organization, Person, Post, Succession
 
-from .conftest import assert_tree_valid, restore_vocabularies
+from .conftest import assert_tree_valid
 from .csvtools import empty_registry, export_text, parse, write
 
 
@@ -128,7 +129,6 @@ def test_formula_escape_fast_path_keeps_every_case(value, escaped):
 
 @pytest.mark.django_db(transaction=True)
 def test_export_outside_a_transaction_reads_each_page_in_one_transaction(monkeypatch):
-    restore_vocabularies()
     call_command("load_seed", verbosity=0)
     with transaction.atomic():  # in the caller's transaction, pages open none of their own
         expected = export_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from registry import synthetic
+from devtools import synthetic
 from registry.models import Holding, Organization, OtherName, Person, Post
 from tests.conftest import assert_tree_valid, tree_snapshot
 

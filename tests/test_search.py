@@ -8,12 +8,13 @@ from django.db.models import Q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.synthetic import organization_rows
 from registry import search, triggers
-from registry.benchmark import rolled_back
 from registry.csvcodec import csv_lines
 from registry.imports import import_organizations
 from registry.models import Organization, OtherName, Person
-from registry.synthetic import organization_rows
+
+from .transactions import rolled_back
 
 on_sqlite = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's trigram index")
 on_postgresql = pytest.mark.skipif(

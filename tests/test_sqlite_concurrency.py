@@ -31,7 +31,7 @@ from django.test import Client
 from registry.models import Organization
 from registry.roles import EDITORS
 
-from .conftest import admin_drag, admin_form_data, assert_tree_valid, restore_vocabularies
+from .conftest import admin_drag, admin_form_data, assert_tree_valid
 from .csvtools import export_text, parse, write
 
 CHANGELIST = "/admin/registry/organization/"
@@ -289,7 +289,6 @@ def _import_file(path: Path) -> None:
 
 @pytest.fixture
 def registry_file(transactional_db, tmp_path) -> Path:
-    restore_vocabularies()
     call_command("load_seed", verbosity=0)
     editor = User.objects.create_user("editor", is_staff=True)
     editor.groups.add(Group.objects.get(name=EDITORS))

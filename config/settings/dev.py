@@ -4,9 +4,11 @@ import os
 import secrets
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR
+from .base import BASE_DIR, INSTALLED_APPS
 
 DEBUG = True
+# The synthetic registry and the benchmarks (`generate_registry`, `bench`): never in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 

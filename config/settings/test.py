@@ -1,6 +1,10 @@
 """Test runs: SQLite by default, PostgreSQL when DATABASE_URL points at it."""
 
 from .base import *  # noqa: F403
+from .base import INSTALLED_APPS
+
+# The tests load the synthetic registry (`generate_registry`) and check the benchmarks.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"

@@ -7,7 +7,6 @@ page, and the page of any failing test) go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import shutil
@@ -15,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from playwright.sync_api import sync_playwright
 
@@ -36,12 +34,14 @@ ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Mark these tests `e2e` (before `-m` selects) and put them after the other tests.
+    """Mark these tests `e2e` (before `-m` selects) and keep them together, after the others.
 
-    Each ends by emptying every table (a live server needs real transactions), the kinds and
-    ranks a data migration made included, so they go after the other database tests:
-    pytest-django's ordering (database tests, then transactional ones, then the rest) is a
-    stable sort, so it keeps them behind the other transactional tests.
+    Together, so that Chromium and Playwright's event loop (package fixtures) start once and no
+    other test runs while they are up. Their place is for that only: like every test that
+    commits, each starts from the migrated database whatever ran before (tests/conftest.py),
+    so they pass first, last or shuffled among themselves (pytest-randomly runs before this and
+    shuffles them; pytest-django's stable sort then keeps them behind the other transactional
+    tests).
     """
     here = Path(__file__).parent
     browser_tests = [item for item in items if here in Path(str(item.path)).parents]
@@ -129,13 +129,8 @@ def screenshot(page, name: str, locator=None) -> None:
 
 @pytest.fixture
 def seeded_live(live_server):
-    """The seed registry behind the live server.
-
-    Transactional tests empty the tables afterwards, including the kinds and ranks a data
-    migration created, so put those back first.
-    """
-    vocabularies = importlib.import_module("registry.migrations.0002_vocabularies")
-    vocabularies.add_vocabularies(apps, None)
+    """The seed registry behind the live server (which starts from the migrated database, as
+    every test that commits does: tests/conftest.py)."""
     call_command("load_seed", verbosity=0)
     return live_server
 

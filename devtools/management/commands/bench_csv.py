@@ -38,7 +38,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
-from registry.benchmark import Rollback, database_description, rolled_back
+from devtools.benchmark import Rollback, database_description, rolled_back
+from devtools.synthetic import organization_rows as synthetic_rows
 from registry.csvcodec import csv_lines
 from registry.exports import organization_rows as exported_rows
 from registry.imports import ImportReport, import_organizations
@@ -54,7 +55,6 @@ from registry.models import (
     Source,
     Succession,
 )
-from registry.synthetic import organization_rows as synthetic_rows
 
 # figure: (short name, what it measures, its floor)
 FIGURES = {

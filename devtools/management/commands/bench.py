@@ -6,7 +6,7 @@ in a child process against it with `--configured-database`, drops the database, 
 table of every figure's median, its floor's median and their ratio, checked against the issue's
 targets. Seconds depend on the machine; only the ratios compare across runs and machines.
 
-What the child measures, on a synthetic registry (`registry.synthetic`):
+What the child measures, on a synthetic registry (`devtools.synthetic`):
 
 - server time of public pages and the admin changelist, through Django's full request handler
   and the production middleware (`config.settings.bench`), against a minimal view rendering a
@@ -55,11 +55,12 @@ from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from registry import synthetic
-from registry.benchmark import database_description, rolled_back
-from registry.management.commands.bench_import import command_import_figures, describe
+from devtools import synthetic
+from devtools.benchmark import database_description, rolled_back
+from devtools.management.commands.bench_import import command_import_figures, describe
+from devtools.services import synthetic_registry_load
 from registry.models import Organization
-from registry.services import organization_move, synthetic_registry_load
+from registry.services import organization_move
 
 BASE_DIR = Path(settings.BASE_DIR)
 BENCH_SETTINGS = "config.settings.bench"

@@ -17,7 +17,7 @@ from django.urls import include, path
 def floor(request):
     """A minimal page: a small template through the same middleware as every other page."""
     return render(
-        request, "registry/bench_floor.html", {"title": "Floor", "text": "A minimal page."}
+        request, "devtools/bench_floor.html", {"title": "Floor", "text": "A minimal page."}
     )
 
 

@@ -37,8 +37,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .csvcodec import dump_list
-from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS
+from registry.csvcodec import dump_list
+from registry.imports import ORGANIZATION_COLUMNS, POST_COLUMNS
 
 T = TypeVar("T")
 

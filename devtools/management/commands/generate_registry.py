@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.services import synthetic_registry_load
+from devtools.services import synthetic_registry_load
 
 
 class Command(BaseCommand):

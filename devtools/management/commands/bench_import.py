@@ -39,8 +39,8 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.synthetic import organization_rows
 from registry.csvcodec import csv_lines
-from registry.synthetic import organization_rows
 
 BASE_DIR = Path(settings.BASE_DIR)
 BENCH_SETTINGS = "config.settings.bench"
@@ -55,9 +55,9 @@ GROWTH_LIMIT = 2.0
 PIPELINE_SCRIPT = """
 import gc, json, os, time
 from django.db import transaction
-from registry.benchmark import rolled_back
+from devtools.benchmark import rolled_back
 from registry.imports import import_organizations
-from registry.management.commands.bench_csv import _insert, _table_rows
+from devtools.management.commands.bench_csv import _insert, _table_rows
 from registry.csvcodec import decode, read_records
 data = open(os.environ["REGISTRY_BENCH_FILE"], "rb").read()
 header, records = read_records(decode(data)[0])
