@@ -708,6 +708,10 @@ def history_restore(*, version: Version) -> RestorePlan:
             if model is Organization
             else []
         )
+        place = _place_among_siblings(version) if model is Organization else None
+        # Rebuilding a tree costs seconds at thousands of units: a unit that stays where it is
+        # keeps the nested-set fields it has now, and no tree is repaired.
+        kept_place = _current_tree_fields(version, place) if model is Organization else None
         try:
             with transaction.atomic():
                 if plan.deletes:
@@ -719,7 +723,12 @@ def history_restore(*, version: Version) -> RestorePlan:
                         collector.collect(rows)
                     collector.delete()
                 if model is Organization:
-                    _fill_tree_fields(plan.version._object_version.object)
+                    organization = plan.version._object_version.object
+                    if kept_place:
+                        for name, value in kept_place.items():
+                            setattr(organization, name, value)
+                    else:
+                        _fill_tree_fields(organization)
                 for owned in plan.versions:
                     owned._object_version.save(using=version.db)
         except ProtectedError as error:
@@ -739,16 +748,39 @@ def history_restore(*, version: Version) -> RestorePlan:
                 f"“{version.object_repr}” cannot be restored as it was: the version holds a "
                 f"value the registry no longer accepts ({error}). Edit the record instead."
             ) from error
-        if model is Organization:
+        if model is Organization and not kept_place:
             from .services import organization_tree_repair
 
-            place = _place_among_siblings(version)
             organization_tree_repair(
                 organization_ids=[version.object_id],
                 old_tree_ids=old_trees,
                 places={version.object_id: place} if place is not None else None,
             )
         return plan
+
+
+_TREE_FIELDS = ("tree_id", "lft", "rght", "level")
+
+
+def _current_tree_fields(version: Version, place: int | None) -> dict | None:
+    """The organization's nested-set fields as they are now, if restoring `version` leaves it
+    where it is (same parent, same place among its siblings); else None."""
+    current = (
+        Organization.objects.filter(pk=version.object_id)
+        .values("parent_id", *_TREE_FIELDS)
+        .first()
+    )
+    if current is None or current["parent_id"] != version.field_dict.get("parent_id"):
+        return None
+    parent_id = current.pop("parent_id")
+    if parent_id is not None and place is not None:
+        siblings = Organization.objects.filter(parent_id=parent_id).exclude(pk=version.object_id)
+        # The repair would put it after the siblings whose lft is below `place`.
+        if siblings.filter(lft__lt=current["lft"]).count() != (
+            siblings.filter(lft__lt=place).count()
+        ):
+            return None
+    return current
 
 
 def _place_among_siblings(version: Version) -> int | None:

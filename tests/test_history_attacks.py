@@ -12,6 +12,7 @@ import pytest
 import reversion
 from django.contrib.auth.models import Group, User
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
 from reversion.models import Revision, Version
 
@@ -200,7 +201,7 @@ def test_a_legacy_version_with_an_overlong_name_is_refused_not_a_server_error(
     assert (_registry(), tree_snapshot()) == before
 
 
-HOSTILE = '</script><script>alert("x")</script> \u202eRTL \'quote\' "double" ' + "x" * 250
+HOSTILE = '</script><script>alert("x")</script> \u202eRTL \'quote\' "double" ' + "x" * 200
 
 
 def test_hostile_names_are_escaped_in_the_revert_preview_and_the_plan(editor_client, seeded):
@@ -413,3 +414,30 @@ def test_the_history_page_of_a_record_with_thousands_of_versions_is_bounded(edit
     assert page.status_code == 200
     links = re.findall(rf"{ORGANIZATIONS}{pk}/history/(\d+)/", page.content.decode())
     assert 0 < len(links) <= 200
+
+
+def test_a_revert_that_leaves_the_unit_in_its_place_rewrites_no_other_unit(editor_client, seeded):
+    """Repairing a tree rewrites every unit in it: 7 s for a revert in a tree of 2,500 units
+    (20,000 in the registry). A unit that stays where it was needs no repair."""
+    pk = "cppcc-go-research-office-information-bureau"
+    version = _latest(Organization, pk)
+    for number in range(3):  # the tree changes around it since that version
+        _add_unit(editor_client, f"cppcc-go-new-unit-{number}", parent="cppcc-go-secretariat")
+    _admin_edit(editor_client, pk, name="Renamed", summary="Edited")
+    url = f"{ORGANIZATIONS}{pk}/history/{version.pk}/"
+    preview = editor_client.get(url)
+    table = Organization._meta.db_table
+    updates = []
+
+    def record(execute, sql, params, many, context):
+        if sql.startswith(f'UPDATE "{table}"'):
+            updates.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert editor_client.post(url, admin_form_data(preview)).status_code == 302
+
+    assert Organization.objects.get(pk=pk).name == version.field_dict["name"]
+    assert updates
+    assert all(sql.endswith(f'WHERE "{table}"."id" = %s') for sql in updates), updates
+    assert_tree_valid()
