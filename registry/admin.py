@@ -360,6 +360,7 @@ class HistoryAdmin(VersionAdmin):
 
     STATE_FIELD = "registry_state"
     object_history_template = "reversion/registry/object_history.html"
+    recover_list_template = "reversion/registry/recover_list.html"
     history_per_page = 100
 
     def _state(self, pk) -> str:
@@ -450,6 +451,23 @@ class HistoryAdmin(VersionAdmin):
         for owner in owners.values():
             if owner is not None:
                 add_to_revision(owner)
+
+    def recoverlist_view(self, request, extra_context=None):
+        """django-reversion's "Recover deleted" list, a page at a time (thousands of deleted
+        records would otherwise be one page)."""
+        if not self.has_change_permission(request) or not self.has_add_permission(request):
+            raise PermissionDenied
+        deleted = self._reversion_order_version_queryset(
+            request, Version.objects.get_deleted(self.model).select_related("revision")
+        )
+        page = Paginator(deleted, self.history_per_page).get_page(request.GET.get(PAGE_VAR))
+        context = {
+            "deleted": list(page),
+            "versions_page": page,
+            "versions_page_range": page.paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+        } | (extra_context or {})
+        return super().recoverlist_view(request, context)
 
     def history_view(self, request, object_id, extra_context=None):
         """django-reversion's history list, a page at a time: a record edited thousands of times

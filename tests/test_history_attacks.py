@@ -472,3 +472,28 @@ def _formset_data(formset) -> dict:
             if value is not None:
                 data[form.add_prefix(name)] = getattr(value, "pk", value)
     return data
+
+
+def test_the_recover_list_of_thousands_of_deleted_units_is_bounded(editor_client, seeded):
+    first = _latest(Organization, "npcsc-go-research-office")
+    revision = Revision.objects.create(date_created=first.revision.date_created, comment="x")
+    Version.objects.bulk_create(
+        Version(
+            revision=revision,
+            content_type=first.content_type,
+            object_id=f"deleted-unit-{n}",
+            db=first.db,
+            format=first.format,
+            serialized_data=first.serialized_data.replace(
+                '"pk": "npcsc-go-research-office"', f'"pk": "deleted-unit-{n}"'
+            ),
+            object_repr=f"Deleted unit {n}",
+        )
+        for n in range(2000)
+    )
+    page = editor_client.get(f"{ORGANIZATIONS}recover/")
+    assert page.status_code == 200
+    links = re.findall(rf"{ORGANIZATIONS}recover/(\d+)/", page.content.decode())
+    assert 0 < len(links) <= 200
+    last = editor_client.get(f"{ORGANIZATIONS}recover/?p=20").content.decode()
+    assert re.findall(rf"{ORGANIZATIONS}recover/(\d+)/", last)
