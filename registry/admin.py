@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, models, transaction
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
 from import_export.forms import ExportForm
 from mptt.admin import DraggableMPTTAdmin
-from reversion import set_comment
+from reversion import add_to_revision, is_active, set_comment
 from reversion.admin import VersionAdmin, _RollBackRevisionView
 from reversion.errors import RevertError
 from reversion.models import Version
@@ -35,7 +36,12 @@ from reversion.utils import mute_signals
 
 from .csvcodec import csv_lines
 from .exports import organization_rows
-from .history import history_fingerprint, history_record, history_restore
+from .history import (
+    history_fingerprint,
+    history_owner_fields,
+    history_record,
+    history_restore,
+)
 from .imports import ImportReport
 from .models import (
     Citation,
@@ -353,27 +359,56 @@ class HistoryAdmin(VersionAdmin):
     # silently put back their values with the form's, so such a save is refused instead.
 
     STATE_FIELD = "registry_state"
+    object_history_template = "reversion/registry/object_history.html"
+    recover_list_template = "reversion/registry/recover_list.html"
+    history_per_page = 100
+
+    def _state(self, pk) -> str:
+        """The record as its change form edits it: with what it owns (its history's `follow`)
+        and the rows of its inlines that belong to other records (a person's holdings)."""
+        inlines = []
+        for inline in self.inlines:
+            fk = next(
+                f
+                for f in inline.model._meta.concrete_fields
+                if f.is_relation
+                and f.related_model is self.model
+                and inline.fk_name in (None, f.name)
+            )
+            inlines.append((inline.model, fk.attname))
+        return history_fingerprint(model=self.model, pk=pk, also=inlines)
+
+    def _lock(self, pk) -> None:
+        """Hold the record until the transaction ends, so that no save or restore lands between
+        a check of its state and the write. Organizations: the tree lock, which every tree
+        write takes first (a row lock here and the tree lock there would deadlock)."""
+        if self.model is Organization:
+            Organization.objects.lock_tree_writes()
+        else:
+            list(self.model._base_manager.select_for_update().filter(pk=pk).values_list("pk"))
 
     def render_change_form(self, request, context, add=False, change=False, **kwargs):
         obj = kwargs.get("obj")
         if change and obj is not None and obj.pk is not None:
-            # A form sent back with errors keeps the state it was first opened on.
-            context[self.STATE_FIELD] = request.POST.get(self.STATE_FIELD) or history_fingerprint(
-                model=self.model, pk=obj.pk
+            # A form sent back with errors keeps the state it was first opened on; a restore's
+            # form carries the state its preview was worked out from (see below).
+            context.setdefault(
+                self.STATE_FIELD, request.POST.get(self.STATE_FIELD) or self._state(obj.pk)
             )
         return super().render_change_form(request, context, add=add, change=change, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         opened = request.POST.get(self.STATE_FIELD) if request.method == "POST" else None
-        if obj is None or not opened:
+        if obj is None or not opened or getattr(request, "registry_restoring", False):
             return form
-        model = self.model
+        admin_ = self
 
         class StateCheckedForm(form):
             def clean(self):
                 cleaned = super().clean()
-                if history_fingerprint(model=model, pk=self.instance.pk) != opened:
+                admin_._lock(self.instance.pk)
+                if admin_._state(self.instance.pk) != opened:
                     raise ValidationError(
                         f"“{self.instance}” was changed by someone else after you opened this "
                         "form, so nothing was saved: saving would have put back the values "
@@ -384,6 +419,81 @@ class HistoryAdmin(VersionAdmin):
                 return cleaned
 
         return StateCheckedForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Rows saved here may belong to another record's history: a post's to its organization,
+        # a holding edited on its person's page to its post, a successor link to its successor.
+        # Record those owners too, or their history would miss the change (a post recovered
+        # later would come back without the holder added on the person's page).
+        if not is_active():
+            return
+        touched = [(form.instance, form)]
+        for formset in formsets:
+            deleted = set(map(id, formset.deleted_forms)) if formset.can_delete else set()
+            touched += [
+                (f.instance, f) for f in formset.forms if f.has_changed() or id(f) in deleted
+            ]
+        owners = {}
+        while touched:
+            row, row_form = touched.pop()
+            for field in history_owner_fields(type(row)):
+                ids = {getattr(row, field.attname)}
+                if row_form is not None:  # where it belonged before this save
+                    ids.add(row_form.initial.get(field.name))
+                for pk in ids - {None}:
+                    key = (field.related_model, str(pk))
+                    if key in owners or key == (type(form.instance), str(form.instance.pk)):
+                        continue
+                    owners[key] = field.related_model._base_manager.filter(pk=pk).first()
+                    if owners[key] is not None:
+                        touched.append((owners[key], None))
+        for owner in owners.values():
+            if owner is not None:
+                add_to_revision(owner)
+
+    def recoverlist_view(self, request, extra_context=None):
+        """django-reversion's "Recover deleted" list, a page at a time (thousands of deleted
+        records would otherwise be one page)."""
+        if not self.has_change_permission(request) or not self.has_add_permission(request):
+            raise PermissionDenied
+        deleted = self._reversion_order_version_queryset(
+            request, Version.objects.get_deleted(self.model).select_related("revision")
+        )
+        page = Paginator(deleted, self.history_per_page).get_page(request.GET.get(PAGE_VAR))
+        context = {
+            "deleted": list(page),
+            "versions_page": page,
+            "versions_page_range": page.paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+        } | (extra_context or {})
+        return super().recoverlist_view(request, context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """django-reversion's history list, a page at a time: a record edited thousands of times
+        would otherwise list every version on one page."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        versions = self._reversion_order_version_queryset(
+            request,
+            Version.objects.get_for_object_reference(
+                self.model, unquote(object_id)
+            ).select_related("revision", "revision__user"),
+        )
+        page = Paginator(versions, self.history_per_page).get_page(request.GET.get(PAGE_VAR))
+        context = {
+            "action_list": [
+                {
+                    "revision": version.revision,
+                    "url": self._admin_url("revision", quote(version.object_id), version.pk),
+                }
+                for version in page
+            ],
+            "versions_page": page,
+            "versions_page_range": page.paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+        } | (extra_context or {})
+        return admin.ModelAdmin.history_view(self, request, object_id, context)
 
     def recover_view(self, request, version_id, extra_context=None):
         if not self.has_add_permission(request):
@@ -431,12 +541,27 @@ class HistoryAdmin(VersionAdmin):
             if request.method == "GET"
             else nullcontext()
         )
+        opened = request.POST.get(self.STATE_FIELD) if request.method == "POST" else None
         try:
             with transaction.atomic(using=version.db), signals:
+                # The preview said what restoring deletes and brings back, from the record as
+                # it was then: if someone changed it since, restoring now would delete or
+                # overwrite what the curator never saw.
+                self._lock(version.object_id)
+                state = self._state(version.object_id)
+                if opened and opened != state:
+                    raise ValidationError(
+                        f"“{version.object_repr}” was changed by someone else after you opened "
+                        "this preview, so nothing was restored: the preview no longer says what "
+                        "restoring would delete and bring back. Open the version again and "
+                        "check its preview."
+                    )
                 plan = history_restore(version=version)
+                request.registry_restoring = True  # the form's own state check would differ
                 context = {
                     "restore_plan": plan.summary,
                     "restore_record": version.object_repr,
+                    self.STATE_FIELD: opened or state,
                 } | (extra_context or {})
                 with self.create_revision(request):
                     response = self.changeform_view(

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, models, router, transaction
+from django.db import DataError, IntegrityError, connection, models, router, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models.deletion import Collector, ProtectedError
 from django.db.models.query_utils import DeferredAttribute
@@ -382,10 +382,18 @@ class _Collector:
         self.rows.extend(rows)
 
 
-def history_fingerprint(*, model: type[models.Model], pk) -> str:
+def history_fingerprint(
+    *,
+    model: type[models.Model],
+    pk,
+    also: Iterable[tuple[type[models.Model], str]] = (),
+) -> str:
     """A digest of the record `pk` of `model` as it is stored now, with what it owns: the data
     a version of it would hold, less the tree's bookkeeping. Two equal digests mean nobody
-    changed the record in between; an admin form carries the one it was opened with."""
+    changed the record in between; an admin form carries the one it was opened with.
+
+    `also` adds rows the record does not own but its form edits (an inline of another owner's
+    rows, e.g. a person's holdings): (model, the foreign key's attname pointing at `pk`)."""
     shape = _shape(model)
     collector = _Collector()
     key = model._meta.pk.to_python(pk)
@@ -393,6 +401,12 @@ def history_fingerprint(*, model: type[models.Model], pk) -> str:
         m2m = shape.m2m_values([row[0] for row in batch]) if shape.m2m else {}
         collector.add((0, *shape.version(row, m2m)) for row in batch)
     _record_owned(model, {key: 0}, collector)
+    followed = set(_follows(model))
+    for related, attname in also:
+        if (related, attname) not in followed:
+            rows = _record_rows(_shape(related), attname, {key: 0}, collector)
+            if rows:
+                _record_owned(related, rows, collector)
     digest = hashlib.sha256()
     for _revision, content_type, object_id, _db, _format, data, _repr in sorted(
         collector.rows, key=lambda row: (row[1], row[2])
@@ -574,6 +588,12 @@ def _owner_fields(model: type[models.Model]) -> list[str]:
     )
 
 
+def history_owner_fields(model: type[models.Model]) -> list[models.ForeignKey]:
+    """The foreign keys of `model` that point at the record owning its rows (whose history
+    holds them): a holding's post, a post's organization, a lineage link's successor."""
+    return [model._meta.get_field(attname) for attname in _owner_fields(model)]
+
+
 def _owned_versions(version: Version) -> list[Version]:
     """`version` and the versions of its revision that its record owned then (the model's
     `follow`, recursively), owners first."""
@@ -688,6 +708,10 @@ def history_restore(*, version: Version) -> RestorePlan:
             if model is Organization
             else []
         )
+        place = _place_among_siblings(version) if model is Organization else None
+        # Rebuilding a tree costs seconds at thousands of units: a unit that stays where it is
+        # keeps the nested-set fields it has now, and no tree is repaired.
+        kept_place = _current_tree_fields(version, place) if model is Organization else None
         try:
             with transaction.atomic():
                 if plan.deletes:
@@ -698,6 +722,13 @@ def history_restore(*, version: Version) -> RestorePlan:
                     for rows in by_model.values():  # the collector takes one model at a time
                         collector.collect(rows)
                     collector.delete()
+                if model is Organization:
+                    organization = plan.version._object_version.object
+                    if kept_place:
+                        for name, value in kept_place.items():
+                            setattr(organization, name, value)
+                    else:
+                        _fill_tree_fields(organization)
                 for owned in plan.versions:
                     owned._object_version.save(using=version.db)
         except ProtectedError as error:
@@ -711,15 +742,99 @@ def history_restore(*, version: Version) -> RestorePlan:
                 f"“{version.object_repr}” cannot be restored as it was: it clashes with the "
                 f"registry as it is now ({error}). Edit the record instead."
             ) from error
-        if model is Organization:
+        except DataError as error:
+            # A version recorded before a limit was set can hold more than a column takes now.
+            raise ValidationError(
+                f"“{version.object_repr}” cannot be restored as it was: the version holds a "
+                f"value the registry no longer accepts ({error}). Edit the record instead."
+            ) from error
+        if model is Organization and not kept_place:
             from .services import organization_tree_repair
 
             organization_tree_repair(
                 organization_ids=[version.object_id],
                 old_tree_ids=old_trees,
-                places={version.object_id: version.field_dict["lft"]},
+                places={version.object_id: place} if place is not None else None,
             )
         return plan
+
+
+_TREE_FIELDS = ("tree_id", "lft", "rght", "level")
+
+
+def _current_tree_fields(version: Version, place: int | None) -> dict | None:
+    """The organization's nested-set fields as they are now, if restoring `version` leaves it
+    where it is (same parent, same place among its siblings); else None."""
+    current = (
+        Organization.objects.filter(pk=version.object_id)
+        .values("parent_id", *_TREE_FIELDS)
+        .first()
+    )
+    if current is None or current["parent_id"] != version.field_dict.get("parent_id"):
+        return None
+    parent_id = current.pop("parent_id")
+    if parent_id is not None and place is not None:
+        siblings = Organization.objects.filter(parent_id=parent_id).exclude(pk=version.object_id)
+        # The repair would put it after the siblings whose lft is below `place`.
+        if siblings.filter(lft__lt=current["lft"]).count() != (
+            siblings.filter(lft__lt=place).count()
+        ):
+            return None
+    return current
+
+
+def _place_among_siblings(version: Version) -> int | None:
+    """Where the restored organization goes among its siblings, as a `places` value for
+    `organization_tree_repair` (an lft of the tree as it is now, or as recorded).
+
+    A recorded lft is not comparable with today's: every unit added or deleted earlier in the
+    tree since shifted the siblings' numbers. Siblings recorded at the same moment (the same
+    import, seed load or initial versions: the versions of units never edited since) are: the
+    restored unit goes right after the last of them that was before it then."""
+    data = version.field_dict
+    recorded, parent_id = data.get("lft"), data.get("parent_id")
+    if recorded is None or parent_id is None:  # top-level bodies are ordered by tree id
+        return recorded
+    siblings = list(
+        Organization.objects.filter(parent_id=parent_id)
+        .exclude(pk=version.object_id)
+        .order_by("lft")
+        .values_list("pk", "lft", "rght")
+    )
+    then = {}
+    content_type = ContentType.objects.get_for_model(Organization)
+    for start in range(0, len(siblings), CHUNK):
+        for object_id, serialized in Version.objects.filter(
+            content_type=content_type,
+            object_id__in=[str(pk) for pk, _, _ in siblings[start : start + CHUNK]],
+            revision__date_created=version.revision.date_created,
+            format="json",
+        ).values_list("object_id", "serialized_data"):
+            fields = json.loads(serialized)[0]["fields"]
+            if fields.get("tree_id") == data.get("tree_id") and fields.get("lft") is not None:
+                then[object_id] = fields["lft"]
+    if not then:
+        return recorded
+    before = [(pk, rght) for pk, _, rght in siblings if then.get(str(pk), recorded) < recorded]
+    if before:
+        return before[-1][1]  # after that sibling's subtree, before the next sibling
+    parent = Organization.objects.filter(pk=parent_id).values_list("lft", flat=True).first()
+    return parent if parent is not None else recorded
+
+
+def _fill_tree_fields(organization: Organization) -> None:
+    """A version written without the nested-set fields (by hand, or by another tool) still
+    writes a row: the repair that follows the restore recomputes them from the parent links."""
+    for name in ("lft", "rght", "level"):
+        if getattr(organization, name) is None:
+            setattr(organization, name, 0)
+    if organization.tree_id is None:
+        current = Organization.objects.filter(pk=organization.pk).values_list("tree_id")
+        organization.tree_id = current[0][0] if current else _unused_tree_id()
+
+
+def _unused_tree_id() -> int:
+    return (Organization.objects.aggregate(models.Max("tree_id"))["tree_id__max"] or 0) + 1
 
 
 def history_revert(*, version: Version, user=None) -> RestorePlan:
