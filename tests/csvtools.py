@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 from registry.csvcodec import csv_lines
@@ -44,3 +50,25 @@ def empty_registry() -> None:
         model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Organization._meta.db_table}")
+
+
+def manage_in_a_process(folder: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """`manage.py ARGS` as a process of its own on a SQLite database in `folder`, with the
+    test settings: what a script running the commands sees (exit status, stderr)."""
+    environment = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{folder}/cli.sqlite3",
+        "PATH": os.environ.get("PATH", ""),
+    }
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=environment,
+        )
+
+    return manage

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import html
 import io
-import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from registry.models import Holding, Organization, Post
 
 from .conftest import assert_tree_valid
-from .csvtools import export_text, parse, write
+from .csvtools import export_text, manage_in_a_process, parse, write
 
 IMPORT_URL = "/admin/registry/organization/import/"
 CONFIRM_URL = "/admin/registry/organization/process_import/"
@@ -368,21 +364,7 @@ def test_two_previews_in_two_tabs_then_the_older_confirmed_then_the_newer(editor
 
 
 def test_the_import_process_refuses_these_attacks_with_exit_status_1(db, tmp_path):
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
-        "PATH": os.environ.get("PATH", ""),
-    }
-
-    def manage(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-        )
+    manage = manage_in_a_process(tmp_path)
 
     assert manage("migrate", "-v0").returncode == 0
     cycle = [NEW | {"id": f"u-{n}", "parent": f"u-{(n + 1) % 50}"} for n in range(50)]

@@ -2,19 +2,15 @@
 
 import codecs
 import io
-import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from registry.models import Organization
 
 from .conftest import assert_tree_valid
-from .csvtools import export_text, parse, write
+from .csvtools import export_text, manage_in_a_process, parse, write
 
 
 def _edited_export(**changes) -> bytes:
@@ -73,21 +69,7 @@ def test_import_command_reads_the_named_encoding(seeded, tmp_path):
 
 def test_import_command_exit_status_is_non_zero_when_rejected(tmp_path):
     """Through a real process, on a database of its own (the status is what scripts see)."""
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
-        "PATH": os.environ.get("PATH", ""),
-    }
-
-    def manage(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-        )
+    manage = manage_in_a_process(tmp_path)
 
     assert manage("migrate", "-v0").returncode == 0
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"

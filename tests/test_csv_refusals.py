@@ -9,13 +9,9 @@ import csv
 import html
 import io
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
@@ -23,7 +19,7 @@ from registry.imports import import_organizations, import_posts
 from registry.models import Holding, Organization, OtherName, Person, Post, Source
 
 from .conftest import admin_form_data
-from .csvtools import empty_registry, export_text, parse, write
+from .csvtools import empty_registry, export_text, manage_in_a_process, parse, write
 
 SECRETARIAT = "npcsc-go-secretariat"
 FULL_WIDTH_1980 = "\uff11\uff19\uff18\uff10"  # digits for which str.isdigit() is true
@@ -361,21 +357,7 @@ def test_organization_problems_name_their_line(seeded):
 
 def test_the_import_process_exits_1_with_a_message_and_no_traceback(seeded, tmp_path):
     """Every refusal through a real process (one database for all, seeded like the tests')."""
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
-        "PATH": os.environ.get("PATH", ""),
-    }
-
-    def manage(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-        )
+    manage = manage_in_a_process(tmp_path)
 
     assert manage("migrate", "-v0").returncode == 0
     assert manage("load_seed", "-v0").returncode == 0
