@@ -206,24 +206,10 @@ def command_import_figures(
                         checks[f"history_for_every_organization_{size}"] = (
                             left["versioned"] == size
                         )
-                    url = databases.fresh()
-                    inside = json.loads(
-                        _run(
-                            ["shell", "-c", PIPELINE_SCRIPT],
-                            url,
-                            REGISTRY_BENCH_FILE=str(files[size]),
-                        )[1]
-                    )
+                    inside = _script(PIPELINE_SCRIPT, databases.fresh(), files[size])
                     seconds.setdefault(f"pipeline_{size}", []).append(inside["pipeline"])
                     seconds.setdefault(f"floor_{size}", []).append(inside["floor"])
-                    url = databases.fresh()
-                    admin = json.loads(
-                        _run(
-                            ["shell", "-c", ADMIN_SCRIPT],
-                            url,
-                            REGISTRY_BENCH_FILE=str(files[size]),
-                        )[1]
-                    )
+                    admin = _script(ADMIN_SCRIPT, databases.fresh(), files[size])
                     seconds.setdefault(f"admin_preview_{size}", []).append(admin["preview"])
                     seconds.setdefault(f"admin_confirm_{size}", []).append(admin["confirm"])
                     checks[f"admin_import_{size}"] = admin["organizations"] == size
@@ -338,6 +324,11 @@ def _run(arguments: list[str], url: str, **environment: str) -> tuple[float, str
     if done.returncode:
         raise CommandError(f"`manage.py {arguments[0]}` failed:\n{done.stderr[-3000:]}")
     return elapsed, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+def _script(script: str, url: str, file: Path) -> dict[str, Any]:
+    """Run one of the scripts above in `manage.py shell` on `url` with `file`; its JSON line."""
+    return json.loads(_run(["shell", "-c", script], url, REGISTRY_BENCH_FILE=str(file))[1])
 
 
 class _Databases:
