@@ -43,7 +43,7 @@ from django.utils.text import capfirst
 from reversion.models import Revision, Version
 from reversion.revisions import _follow_relations_recursive, _get_options, get_registered_models
 
-from .imports import _insert_rows
+from .database import insert_rows
 from .models import (
     Citation,
     Holding,
@@ -440,7 +440,7 @@ def _unlogged_cursor(*, streaming: bool = False):
 
 def _write_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[tuple]) -> None:
     if connection.vendor == "postgresql" or not rows:
-        _insert_rows(model, fields, rows)  # COPY
+        insert_rows(model, fields, rows)  # COPY
         return
     quote = connection.ops.quote_name
     columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)

@@ -29,6 +29,7 @@ from django.db import connection, models, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
 
 from .csvcodec import LONE_SURROGATE, CSVFormatError, Record, decode, load_list, read_records
+from .database import insert_rows
 from .dates import PartialDate, periods_conflict
 from .models import (
     Citation,
@@ -42,6 +43,7 @@ from .models import (
     Source,
     Succession,
 )
+from .trees import NestedSet, nested_set_layout
 
 ORGANIZATION_COLUMNS = (
     "id",
@@ -579,16 +581,6 @@ def _chunks(items: list, size: int = CHUNK):
         yield items[start : start + size]
 
 
-def _tree_state() -> dict[str, tuple]:
-    """Every organization's (parent_id, tree_id, lft, rght, level), in one query."""
-    return {
-        pk: tuple(rest)
-        for pk, *rest in Organization.objects.order_by().values_list(
-            "pk", "parent_id", "tree_id", "lft", "rght", "level"
-        )
-    }
-
-
 def _find_cycles(parent_of: dict[str, str | None], starts: Iterable[str]) -> set[str]:
     """Nodes that are their own ancestor under `parent_of` (reached from `starts`)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: known to reach a root
@@ -644,7 +636,7 @@ def import_organizations(
 
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
-        state = _tree_state()
+        state = Organization.objects.nested_sets()
         by_id = {row.id: row for row in rows}
         known = by_id.keys() | state.keys()
         for row in rows:
@@ -662,7 +654,7 @@ def import_organizations(
                     report.problems.append(
                         Problem(row.where, "predecessors", f"unknown id “{predecessor}”.")
                     )
-        parent_of = {pk: values[0] for pk, values in state.items()}
+        parent_of = {pk: node.parent for pk, node in state.items()}
         parent_of.update({row.id: row.parent or None for row in rows})
         cycles = [pk for pk in _find_cycles(parent_of, by_id) if pk in by_id]
         # Each cycle walked once: walking it again from each of its rows, and quoting it
@@ -717,41 +709,6 @@ _RELATED = ("other_names", "sources", "predecessors")
 # Every column of a new organization: the data fields, `id`, `parent_id` and the tree fields.
 _ORGANIZATION_ATTNAMES = tuple(f.attname for f in Organization._meta.concrete_fields)
 _organization_values = itemgetter(*_ORGANIZATION_ATTNAMES)
-
-
-def _insert_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert complete, checked rows (values in the order of `fields`, by name or attname).
-
-    Straight to the driver: building model objects for `bulk_create` cost more than the
-    database's own work. On PostgreSQL, COPY; elsewhere INSERTs of as many rows each as the
-    database takes. Runs in the caller's transaction.
-    """
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # psycopg 3's cursor (Django's wrapper has no copy()); None is written as NULL.
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            # Many rows per statement, not one `executemany` row each: on SQLite every
-            # statement that fires a trigger (the change stamp's, migration 0003) costs a
-            # statement journal, and the search index's FTS5 tables (search.py) write out their
-            # pending changes at the end of every statement. Row by row, that made an import of
-            # 100,000 organizations two to three times slower.
-            size = connection.ops.bulk_batch_size(fields, rows)
-            row_markers = f"({', '.join(['%s'] * len(fields))})"
-            for start in range(0, len(rows), size):
-                batch = rows[start : start + size]
-                cursor.execute(
-                    f"INSERT INTO {table} ({columns}) VALUES "
-                    + ", ".join([row_markers] * len(batch)),
-                    [value for row in batch for value in row],
-                )
 
 
 def _limited(queryset: models.QuerySet, relation: str, batch: list[str] | None) -> Iterable:
@@ -819,17 +776,17 @@ def _current_rows(ids: list[str], registry_size: int) -> _Stored:
     return stored
 
 
-def _current_children(state: dict[str, tuple]) -> dict[str | None, list[str]]:
+def _current_children(state: dict[str, NestedSet]) -> dict[str | None, list[str]]:
     """Every parent's children in their stored order (None: the top-level bodies)."""
     current: dict[str | None, list[str]] = defaultdict(list)
-    for pk, (parent, *_rest) in sorted(state.items(), key=lambda item: item[1][1:3]):
-        current[parent].append(pk)
+    for pk, node in sorted(state.items(), key=lambda item: (item[1].tree_id, item[1].lft)):
+        current[node.parent].append(pk)
     return current
 
 
 def _final_children(
     current: dict[str | None, list[str]],
-    state: dict[str, tuple],
+    state: dict[str, NestedSet],
     parent_of: dict[str, str | None],
     by_id: dict[str, _Org],
     *,
@@ -849,12 +806,12 @@ def _final_children(
                 places[pk] = position
     for pk, row in by_id.items():
         parent = parent_of[pk]
-        if parent is None and pk in state and state[pk][0] is None:
+        if parent is None and pk in state and state[pk].parent is None:
             # Existing top-level bodies keep their order (it is their tree id).
             keys[None].append(((places[pk], 0, row.index), pk))
         elif parent is None:
             keys[None].append(((float("inf"), 0, row.order or 0, row.index), pk))
-        elif pk in places and parent == state[pk][0]:
+        elif pk in places and parent == state[pk].parent:
             keys[parent].append(((places[pk], 1, 0), pk))
         else:
             order = row.order if row.order is not None else float("inf")
@@ -902,7 +859,7 @@ def _keep_absent_columns(
 
 def _write_organizations(
     rows: list[_Org],
-    state: dict[str, tuple],
+    state: dict[str, NestedSet],
     parent_of: dict[str, str | None],
     current: _Stored,
     report: ImportReport,
@@ -926,7 +883,7 @@ def _write_organizations(
         {pk: place for parent in touched_parents for place, pk in enumerate(lists.get(parent, []))}
         for lists in (children, old_children)
     )
-    tree_values: dict[str, tuple] = {}
+    tree_values: dict[str, NestedSet] = {}
     if touched_parents or any(row.id not in state for row in rows):
         tree_values = _layout(children, parent_of, state, touched_parents, by_id)
 
@@ -936,15 +893,15 @@ def _write_organizations(
         if progress and row.index % 5000 == 0:
             progress("writing", row.index, len(rows))
         if row.id not in state:
-            parent, tree_id, lft, rght, level = tree_values[row.id]
+            node = tree_values[row.id]
             values = {
                 **row.fields,
                 "id": row.id,
-                "parent_id": parent,
-                "tree_id": tree_id,
-                "lft": lft,
-                "rght": rght,
-                "level": level,
+                "parent_id": node.parent,
+                "tree_id": node.tree_id,
+                "lft": node.lft,
+                "rght": node.rght,
+                "level": node.level,
             }
             new_rows.append(_organization_values(values))
             for name in _RELATED:
@@ -965,9 +922,9 @@ def _write_organizations(
             if getattr(current, name).get(row.id, ()) != getattr(row, name):
                 changes.append(name.replace("_", " "))
                 rewrite[name].append(row)
-        if parent_of[row.id] != state[row.id][0]:
+        if parent_of[row.id] != state[row.id].parent:
             changes.append(
-                f"moved from {state[row.id][0] or 'top level'} to {row.parent or 'top level'}"
+                f"moved from {state[row.id].parent or 'top level'} to {row.parent or 'top level'}"
             )
         elif row.parent in touched_parents and new_places[row.id] != old_places[row.id]:
             changes.append("reordered")
@@ -978,7 +935,7 @@ def _write_organizations(
         if pk in state and values != state[pk]:
             updates.append((*values, pk))
 
-    _insert_rows(Organization, _ORGANIZATION_ATTNAMES, new_rows)
+    insert_rows(Organization, _ORGANIZATION_ATTNAMES, new_rows)
     table = Organization._meta.db_table
     with connection.cursor() as cursor:
         if updates:
@@ -999,11 +956,11 @@ def _write_organizations(
 def _layout(
     children: dict[str | None, list[str]],
     parent_of: dict[str, str | None],
-    state: dict[str, tuple],
+    state: dict[str, NestedSet],
     touched_parents: set[str],
     by_id: dict[str, _Org],
-) -> dict[str, tuple]:
-    """(parent, tree_id, lft, rght, level) for every node of every tree that changes."""
+) -> dict[str, NestedSet]:
+    """The nested-set fields of every node of every tree that changes."""
 
     found: dict[str, str] = {}  # node -> its root: a deep chain is walked once, not per node
 
@@ -1017,40 +974,28 @@ def _layout(
         return root
 
     roots = {root_of(pk) for pk in touched_parents}
-    roots |= {root_of(pk) for pk in by_id if pk not in state or parent_of[pk] != state[pk][0]}
+    roots |= {root_of(pk) for pk in by_id if pk not in state or parent_of[pk] != state[pk].parent}
     # Trees a node moved out of change shape too.
     old_roots = {}
     for pk in by_id:
-        if pk in state and parent_of[pk] != state[pk][0] and state[pk][0] is not None:
-            old_roots[state[pk][1]] = None
+        if pk in state and parent_of[pk] != state[pk].parent and state[pk].parent is not None:
+            old_roots[state[pk].tree_id] = None
     if old_roots:
         for pk, (parent, tree_id, *_rest) in state.items():
             if parent is None and tree_id in old_roots:
                 roots.add(root_of(pk))
 
-    next_tree_id = max((values[1] for values in state.values()), default=0) + 1
-    values: dict[str, tuple] = {}
+    next_tree_id = max((node.tree_id for node in state.values()), default=0) + 1
+    trees = []
     for root in children.get(None, []):
         if root not in roots:
             continue
-        if root in state and state[root][0] is None:
-            tree_id = state[root][1]
+        if root in state and state[root].parent is None:
+            trees.append((root, state[root].tree_id))
         else:
-            tree_id, next_tree_id = next_tree_id, next_tree_id + 1
-        counter = 1
-        stack: list[tuple[str, int, bool]] = [(root, 0, False)]
-        lefts: dict[str, int] = {}
-        while stack:
-            pk, level, done = stack.pop()
-            if done:
-                values[pk] = (parent_of[pk], tree_id, lefts[pk], counter, level)
-                counter += 1
-                continue
-            lefts[pk] = counter
-            counter += 1
-            stack.append((pk, level, True))
-            stack.extend((child, level + 1, False) for child in reversed(children.get(pk, [])))
-    return values
+            trees.append((root, next_tree_id))
+            next_tree_id += 1
+    return nested_set_layout(children, trees)
 
 
 def _write_related(rewrite: dict[str, list[_Org]], current: _Stored) -> None:
@@ -1066,7 +1011,7 @@ def _write_related(rewrite: dict[str, list[_Org]], current: _Stored) -> None:
     for chunk in _chunks(stale["predecessors"]):
         Succession.objects.filter(successor__in=chunk).delete()
 
-    _insert_rows(
+    insert_rows(
         OtherName,
         ("organization", "name_type", "name", "language", "position"),
         [
@@ -1087,7 +1032,7 @@ def _write_related(rewrite: dict[str, list[_Org]], current: _Stored) -> None:
         sources = {
             (title, url): pk for pk, title, url in Source.objects.values_list("pk", "title", "url")
         }
-    _insert_rows(
+    insert_rows(
         Citation,
         ("organization", "source", "locator", "position"),
         [
@@ -1096,7 +1041,7 @@ def _write_related(rewrite: dict[str, list[_Org]], current: _Stored) -> None:
             for position, (title, url, locator) in enumerate(row.sources)
         ],
     )
-    _insert_rows(
+    insert_rows(
         Succession,
         ("predecessor", "successor", "date", "note"),
         [

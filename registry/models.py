@@ -13,6 +13,7 @@ from mptt.querysets import TreeQuerySet
 
 from . import search
 from .dates import PartialDateField, not_before, periods_conflict
+from .trees import NestedSet
 
 WEB_SCHEMES = ("http", "https")
 
@@ -183,6 +184,15 @@ class OrganizationQuerySet(TreeQuerySet):
 
     def roots(self) -> OrganizationQuerySet:
         return self.filter(parent__isnull=True)
+
+    def nested_sets(self) -> dict[str, NestedSet]:
+        """Every organization's place in its tree, by id, in one query."""
+        return {
+            pk: NestedSet(*rest)
+            for pk, *rest in self.order_by().values_list(
+                "pk", "parent_id", "tree_id", "lft", "rght", "level"
+            )
+        }
 
     def matching(self, text: str) -> OrganizationQuerySet:
         """Organizations whose name or any other name contains `text`, case-insensitively."""

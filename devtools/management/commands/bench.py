@@ -61,6 +61,7 @@ from devtools.management.commands.bench_import import command_import_figures, de
 from devtools.services import synthetic_registry_load
 from registry.models import Organization
 from registry.services import organization_move
+from registry.trees import nested_set_layout
 
 BASE_DIR = Path(settings.BASE_DIR)
 BENCH_SETTINGS = "config.settings.bench"
@@ -562,36 +563,17 @@ def _closest(queryset, descendants: int) -> Organization:
 def tree_valid() -> bool:
     """Whether every node's nested-set fields are what the parent links and the sibling order
     give: what `rebuild()` would write, computed here (a rebuild takes a minute at 100,000)."""
-    rows = list(
-        Organization.objects.order_by("tree_id", "lft").values_list(
-            "pk", "parent_id", "tree_id", "lft", "rght", "level"
-        )
-    )
+    stored = Organization.objects.nested_sets()
     children: dict[str | None, list[str]] = defaultdict(list)
-    for pk, parent, *_ in rows:
-        children[parent].append(pk)
-    expected: dict[str, tuple[int, int, int, int]] = {}
-    for tree_id, root in enumerate(children[None], start=1):
-        counter, stack = 1, [(root, 0, False)]
-        while stack:
-            pk, level, done = stack.pop()
-            if done:
-                lft = expected[pk][1]
-                expected[pk] = (tree_id, lft, counter, level)
-            else:
-                expected[pk] = (tree_id, counter, 0, level)
-                stack.append((pk, level, True))
-                stack.extend((child, level + 1, False) for child in reversed(children[pk]))
-            counter += 1
+    for pk, node in sorted(stored.items(), key=lambda item: (item[1].tree_id, item[1].lft)):
+        children[node.parent].append(pk)
     # Tree ids may differ from a rebuild's numbering; each tree's own must be one and distinct.
-    numbering: dict[int, int] = {}
-    for pk, _parent, tree_id, lft, rght, level in rows:
-        want_tree, want_lft, want_rght, want_level = expected[pk]
-        if numbering.setdefault(tree_id, want_tree) != want_tree:
-            return False
-        if (lft, rght, level) != (want_lft, want_rght, want_level):
-            return False
-    return len(expected) == len(rows) and len(set(numbering.values())) == len(numbering)
+    expected = nested_set_layout(
+        children, ((root, stored[root].tree_id) for root in children[None])
+    )
+    return expected == stored and len({node.tree_id for node in stored.values()}) == len(
+        children[None]
+    )
 
 
 def _latest(seconds: dict[str, list[float]], names) -> str:

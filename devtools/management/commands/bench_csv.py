@@ -55,6 +55,7 @@ from registry.models import (
     Source,
     Succession,
 )
+from registry.trees import nested_set_layout
 
 # figure: (short name, what it measures, its floor)
 FIGURES = {
@@ -347,25 +348,14 @@ def _table_rows(header: list[str], rows: list[list[str]]) -> tuple[list[str], li
     children: dict[str | None, list[tuple[int, str]]] = defaultdict(list)
     for row in rows:
         children[row[cell["parent"]] or None].append((int(row[cell["order"]]), row[cell["id"]]))
-    tree: dict[str, dict[str, int]] = {}
-    for tree_id, (_, root) in enumerate(sorted(children[None]), start=1):
-        counter = 1
-        stack: list[tuple[str, int, bool]] = [(root, 0, False)]
-        while stack:
-            pk, level, done = stack.pop()
-            if done:
-                tree[pk]["rght"] = counter
-            else:
-                tree[pk] = {"tree_id": tree_id, "lft": counter, "level": level}
-                stack.append((pk, level, True))
-                stack.extend((child, level + 1, False) for _, child in sorted(children[pk])[::-1])
-            counter += 1
+    ordered = {parent: [pk for _, pk in sorted(nodes)] for parent, nodes in children.items()}
+    tree = nested_set_layout(ordered, ((root, i) for i, root in enumerate(ordered[None], 1)))
 
     fields = Organization._meta.concrete_fields
     table_rows = []
     for row in rows:
         values = {name: row[index] for name, index in cell.items()}
-        values.update(tree[values["id"]])
+        values.update(tree[values["id"]]._asdict())
         values["parent_id"] = values["parent"] or None
         values["kind_id"] = values["kind"]
         values["rank_id"] = values["rank"] or None
