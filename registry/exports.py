@@ -15,44 +15,56 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
 from .csvcodec import dump_list
-from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS
-from .models import Citation, Holding, Organization, OtherName, Post, Source, Succession
+from .models import Citation, Holding, Organization, OtherName, Person, Post, Source, Succession
+from .schema import ORGANIZATIONS, POSTS, Cell, Dataset, Field
 
 # Organizations per page. PostgreSQL joins a page's other names and citations by reading those
 # tables whole (a hash join), once per page: 2,000 a page made that most of an export's time at
 # 100,000 organizations. Memory grows with the page (about 16 MB at this size).
 CHUNK = 5000
-# In the order of the cells they become (tree position first): see `organization_rows`.
-_ORG_FIELDS = (
-    "level",
-    "tree_id",
-    "lft",
-    "pk",
-    "parent_id",
-    "name",
-    "kind_id",
-    "rank_id",
-    "formed",
-    "dissolved",
-    "type",
-    "location",
-    "summary",
-    "history",
-    "functions",
-)
+_OWN = ORGANIZATIONS.own(Organization)  # the columns of the organizations table itself
+_ITEMS = tuple(f for f in ORGANIZATIONS if f.cell is Cell.ITEMS)  # JSON cells of related rows
+
+
+def _cell_value(field: Field) -> str | Coalesce:
+    """What to select for an own column: text as it is stored, an empty link as ""."""
+    if field.model_field.null:
+        return Coalesce(field.attname, Value(""))
+    return field.attname
+
+
+def _arranged(dataset: Dataset, own: tuple[Field, ...], extra: tuple[str, ...]):
+    """A function that puts (own values..., extra values...) in the dataset's column order."""
+    order = [f.column for f in own] + list(extra)
+    if sorted(order) != sorted(dataset.columns):
+        raise ImproperlyConfigured(
+            f"The {dataset.name} export has no way to write {set(dataset.columns) ^ set(order)}."
+        )
+    return itemgetter(*(order.index(column) for column in dataset.columns))
+
+
+# A row: the level (for the sibling counters), then the own columns, then `order` and the JSON
+# cells, rearranged into the file's column order.
+_SELECTED = ("level", *(_cell_value(f) for f in _OWN))
+_ID = [f.column for f in _OWN].index("id")
+_arrange_organization = _arranged(ORGANIZATIONS, _OWN, ("order", *(f.column for f in _ITEMS)))
 
 
 @dataclass
 class _Related:
-    """The other names, sources and predecessors cells (JSON) of some organizations, by id;
-    an organization without any has no entry."""
+    """The JSON cells (other names, sources, predecessors) of some organizations, by id; an
+    organization without any has no entry. In the order of `_ITEMS`."""
 
-    names: dict[str, str]
-    sources: dict[str, str]
-    predecessors: dict[str, str]
+    cells: tuple[dict[str, str], ...]
+
+    def of(self, pk: str) -> list[str]:
+        return [cells.get(pk, "") for cells in self.cells]
 
 
 def _related(
@@ -81,50 +93,23 @@ def _related(
         .order_by("successor", "predecessor")
         .values_list("successor", "predecessor", "date", "note")
     )
-    return _Related(
-        names=_cells(names, _name_item),
-        sources=_cells(
-            ((pk, *sources[source], locator) for pk, source, locator in citations),
-            _source_item,
-        ),
-        predecessors=_cells(links, _predecessor_item),
-    )
+    by_column = {
+        "other_names": names,
+        "sources": ((pk, *sources[source], locator) for pk, source, locator in citations),
+        "predecessors": links,
+    }
+    return _Related(tuple(_cells(by_column[f.column], f) for f in _ITEMS))
 
 
-def _cells(rows: Iterable[tuple], item: Callable[..., dict]) -> dict[str, str]:
+def _cells(rows: Iterable[tuple], items: Field) -> dict[str, str]:
     """One JSON cell per organization from related rows grouped by organization (its id
-    first in each row). Encoded at once, so that strings are all that outlive a page: lists
-    kept per organization until its row was written made the cycle collector walk a
-    page's worth of them again and again."""
+    first in each row, then the values of the cell's keys). Encoded at once, so that strings
+    are all that outlive a page: lists kept per organization until its row was written made
+    the cycle collector walk a page's worth of them again and again."""
     return {
-        pk: dump_list([item(*row[1:]) for row in group])
+        pk: dump_list([items.item(row[1:]) for row in group])
         for pk, group in groupby(rows, key=itemgetter(0))
     }
-
-
-def _name_item(kind: str, name: str, language: str) -> dict[str, str]:
-    item = {"type": kind, "name": name}
-    if language:
-        item["language"] = language
-    return item
-
-
-def _source_item(title: str, url: str, locator: str) -> dict[str, str]:
-    item = {"title": title}
-    if url:
-        item["url"] = url
-    if locator:
-        item["locator"] = locator
-    return item
-
-
-def _predecessor_item(predecessor: str, date: str, note: str) -> dict[str, str]:
-    item = {"id": predecessor}
-    if date:
-        item["date"] = date
-    if note:
-        item["note"] = note
-    return item
 
 
 _Page = tuple[int, int, int | None, int | None]
@@ -223,7 +208,7 @@ def _organization_chunks(root: Organization | None) -> Iterator[tuple[list[tuple
             organizations = Organization.objects.filter(**_in_page(page)).order_by(
                 "tree_id", "lft"
             )
-            chunk = list(organizations.values_list(*_ORG_FIELDS))
+            chunk = list(organizations.values_list(*_SELECTED))
             related = _related(partial(_in_page, page), sources)
         if chunk:
             yield chunk, related
@@ -240,31 +225,19 @@ def _first_position(root: Organization | None) -> int:
 
 def organization_rows(root: Organization | None = None) -> Iterator[list[str]]:
     """Every organization (or `root` and its subtree), in tree order, as CSV cells."""
-    yield list(ORGANIZATION_COLUMNS)
+    yield list(ORGANIZATIONS.columns)
     base_level = root.level if root is not None else 0
     # counters[d]: siblings seen so far at relative depth d under the current path.
     counters = [_first_position(root) - 1]
     for chunk, related in _organization_chunks(root):
-        for level, _, _, pk, parent, name, kind, rank, formed, dissolved, *texts in chunk:
+        for level, *values in chunk:
             depth = level - base_level
             del counters[depth + 1 :]
             if len(counters) == depth:
                 counters.append(0)
             counters[depth] += 1
-            yield [
-                pk,
-                parent or "",
-                str(counters[depth]),
-                name,
-                kind,
-                rank or "",
-                related.names.get(pk, ""),
-                formed,
-                dissolved,
-                *texts,  # type, location, summary, history, functions
-                related.sources.get(pk, ""),
-                related.predecessors.get(pk, ""),
-            ]
+            pk = values[_ID]
+            yield list(_arrange_organization((*values, str(counters[depth]), *related.of(pk))))
 
 
 def selected_organization_rows(organizations: Iterable[Organization]) -> Iterator[list[str]]:
@@ -280,39 +253,50 @@ def selected_organization_rows(organizations: Iterable[Organization]) -> Iterato
         positions[pk] = counts[parent]
     for index, pk in enumerate(Organization.objects.roots().values_list("pk", flat=True), 1):
         positions[pk] = index
-    yield list(ORGANIZATION_COLUMNS)
-    yield from _rows_for(chosen, positions)
+    yield list(ORGANIZATIONS.columns)
+    yield from _rows_for([o.pk for o in chosen], positions)
 
 
-def _rows_for(chosen: list[Organization], positions: dict[str, int]) -> Iterator[list[str]]:
+def _rows_for(chosen: list[str], positions: dict[str, int]) -> Iterator[list[str]]:
     sources: dict[int, tuple[str, str]] = {}
     for start in range(0, len(chosen), CHUNK):
         part = chosen[start : start + CHUNK]
-        related = _related(partial(_among, [o.pk for o in part]), sources)
-        for o in part:
-            yield [
-                o.pk,
-                o.parent_id or "",
-                str(positions[o.pk]),
-                o.name,
-                o.kind_id,
-                o.rank_id or "",
-                related.names.get(o.pk, ""),
-                str(o.formed or ""),
-                str(o.dissolved or ""),
-                o.type,
-                o.location,
-                o.summary,
-                o.history,
-                o.functions,
-                related.sources.get(o.pk, ""),
-                related.predecessors.get(o.pk, ""),
-            ]
+        related = _related(partial(_among, part), sources)
+        values = {
+            row[_ID]: row
+            for row in Organization.objects.filter(pk__in=part).values_list(*_SELECTED[1:])
+        }
+        for pk in part:
+            yield list(_arrange_organization((*values[pk], str(positions[pk]), *related.of(pk))))
+
+
+# A posts row: the post's own columns, then its holder's (the person's and the holding's).
+_POST_OWN = POSTS.own(Post)
+_HOLDER = tuple(f for f in POSTS if f.model is not Post)
+_arrange_post = _arranged(POSTS, _POST_OWN, tuple(f.column for f in _HOLDER))
+
+
+def _holding_value(field: Field) -> str:
+    """The `Holding.objects.values()` name of a holder column."""
+    if field.model is Person:
+        return "person_id" if field.field == "id" else f"person__{field.field}"
+    return field.attname
+
+
+_HOLDING_VALUES = tuple(_holding_value(f) for f in _HOLDER)
+_NO_HOLDER = [""] * len(_HOLDER)
+
+
+def _cells_of(fields: tuple[Field, ...], values: tuple) -> list[str]:
+    return [
+        str(value) if f.cell is Cell.NUMBER else value
+        for f, value in zip(fields, values, strict=True)
+    ]
 
 
 def post_rows(root: Organization | None = None) -> Iterator[list[str]]:
     """One row per holder (and one per post without holders), in tree and seniority order."""
-    yield list(POST_COLUMNS)
+    yield list(POSTS.columns)
     posts = Post.objects.order_by("organization__tree_id", "organization__lft", "position", "pk")
     if root is not None:
         posts = posts.filter(
@@ -320,10 +304,10 @@ def post_rows(root: Organization | None = None) -> Iterator[list[str]]:
             organization__lft__gte=root.lft,
             organization__lft__lte=root.rght,
         )
-    batch: list[dict] = []
-    for post in posts.values(
-        "pk", "organization_id", "title", "plural_title", "position"
-    ).iterator(chunk_size=CHUNK):
+    batch: list[tuple] = []
+    for post in posts.values_list("pk", *(f.attname for f in _POST_OWN)).iterator(
+        chunk_size=CHUNK
+    ):
         batch.append(post)
         if len(batch) == CHUNK:
             yield from _post_batch(batch)
@@ -331,32 +315,15 @@ def post_rows(root: Organization | None = None) -> Iterator[list[str]]:
     yield from _post_batch(batch)
 
 
-def _post_batch(posts: list[dict]) -> Iterator[list[str]]:
+def _post_batch(posts: list[tuple]) -> Iterator[list[str]]:
     holders = defaultdict(list)
-    for holding in (
-        Holding.objects.filter(post__in=[p["pk"] for p in posts])
+    for post, *holding in (
+        Holding.objects.filter(post__in=[p[0] for p in posts])
         .order_by("post", "position", "pk")
-        .values(
-            "post_id", "person_id", "person__name", "person__name_zh", "position", "start", "end"
-        )
+        .values_list("post_id", *_HOLDING_VALUES)
     ):
-        holders[holding["post_id"]].append(holding)
-    for post in posts:
-        prefix = [
-            post["organization_id"],
-            post["title"],
-            post["plural_title"],
-            str(post["position"]),
-        ]
-        for h in holders.get(post["pk"], []):
-            yield [
-                *prefix,
-                h["person_id"],
-                h["person__name"],
-                h["person__name_zh"],
-                str(h["position"]),
-                h["start"],
-                h["end"],
-            ]
-        if not holders.get(post["pk"]):
-            yield [*prefix, "", "", "", "", "", ""]
+        holders[post].append(_cells_of(_HOLDER, holding))
+    for pk, *post in posts:
+        prefix = _cells_of(_POST_OWN, post)
+        for holder in holders.get(pk) or [_NO_HOLDER]:
+            yield list(_arrange_post((*prefix, *holder)))
