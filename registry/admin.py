@@ -73,6 +73,7 @@ from .resources import (
     upload_save,
     uploads_sweep,
 )
+from .schema import ORGANIZATIONS, admin_fieldsets
 from .services import (
     csv_import,
     organization_delete,
@@ -748,11 +749,7 @@ class OrganizationAdmin(
     resource_classes = (OrganizationResource,)
     actions = ("export_subtrees",)
     inlines = (OtherNameInline, PostInline, CitationInline, PredecessorInline, SuccessorInline)
-    fieldsets = (
-        (None, {"fields": ("id", "name", "parent", "kind", "rank")}),
-        ("Infobox", {"fields": ("type", "location", ("formed", "dissolved"))}),
-        ("Article", {"fields": ("summary", "history", "functions")}),
-    )
+    fieldsets = admin_fieldsets(ORGANIZATIONS)
 
     def get_readonly_fields(self, request, obj=None):
         # The identifier is in published addresses and CSV files: fixed once created.

@@ -185,6 +185,7 @@ ORGANIZATIONS = Dataset(
             "matched to the registry by it.",
             Organization,
             "id",
+            admin="main",
         ),
         Field(
             "parent",
@@ -193,6 +194,7 @@ ORGANIZATIONS = Dataset(
             "(before or after the row) or already in the registry.",
             Organization,
             "parent",
+            admin="main",
         ),
         Field(
             "order",
@@ -463,6 +465,28 @@ def dataset(name: str) -> Dataset:
         raise ValueError(
             f"Unknown dataset “{name}”; the datasets are {', '.join(DATASETS)}."
         ) from None
+
+
+# The admin form's sections, in order, with their headings.
+ADMIN_SECTIONS = {"main": None, "infobox": "Infobox", "article": "Article"}
+
+
+def admin_fieldsets(fields: Dataset) -> tuple:
+    """The admin form's fieldsets for the dataset's own fields, by their declared section, in
+    column order; the dates of a section share one line."""
+    fieldsets = []
+    for section, heading in ADMIN_SECTIONS.items():
+        lines: list = []
+        for f in fields:
+            if f.admin != section:
+                continue
+            if f.cell is Cell.DATE and lines and isinstance(lines[-1], tuple):
+                lines[-1] += (f.field,)
+            else:
+                lines.append((f.field,) if f.cell is Cell.DATE else f.field)
+        if lines:
+            fieldsets.append((heading, {"fields": tuple(lines)}))
+    return tuple(fieldsets)
 
 
 def markdown_table(fields: Dataset) -> str:
