@@ -55,3 +55,17 @@ def database_description() -> dict[str, str]:
         "version": version,
         "name": str(connection.settings_dict["NAME"]),
     }
+
+
+def size_arguments(
+    parser, *, organizations: int, people: int | None = None, runs: int | None = None
+) -> None:
+    """The options every benchmark and generator shares: the registry's size and seed, and
+    for benchmarks how many runs to report the median of and where to write the JSON."""
+    parser.add_argument("--organizations", type=int, default=organizations, metavar="N")
+    if people is not None:
+        parser.add_argument("--people", type=int, default=people, metavar="M")
+    parser.add_argument("--seed", type=int, default=1, metavar="S", help="Which registry.")
+    if runs is not None:
+        parser.add_argument("--runs", type=int, default=runs, help="Report the median of RUNS.")
+        parser.add_argument("--json", dest="json_path", metavar="PATH", help="Also write JSON.")

@@ -136,13 +136,18 @@ class PartialDateFormField(forms.CharField):
         return "" if value is None else str(value)
 
     def to_python(self, value):
-        text = super().to_python(value)
-        if not text:
-            return None
-        try:
-            return PartialDate.parse(text)
-        except ValueError as error:
-            raise ValidationError(str(error), code="invalid") from error
+        return _parsed(super().to_python(value))
+
+
+def _parsed(text: str) -> PartialDate | None:
+    """A form's or a field's text as a PartialDate (None for empty text), or a ValidationError
+    naming what is wrong."""
+    if not text:
+        return None
+    try:
+        return PartialDate.parse(text)
+    except ValueError as error:
+        raise ValidationError(str(error), code="invalid") from error
 
 
 class _PartialDateAttribute(DeferredAttribute):
@@ -180,13 +185,7 @@ class PartialDateField(models.Field):
     def to_python(self, value):
         if value is None or isinstance(value, PartialDate):
             return value
-        text = str(value)
-        if not text:
-            return None
-        try:
-            return PartialDate.parse(text)
-        except ValueError as error:
-            raise ValidationError(str(error), code="invalid") from error
+        return _parsed(str(value))
 
     def get_prep_value(self, value):
         if value is None:

@@ -67,7 +67,8 @@ DATABASES = {
 }
 
 
-def _seconds(name: str, default: int) -> int:
+def environment_number(name: str, default: int) -> int:
+    """A whole number from the environment (`default` when unset or blank)."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
@@ -86,7 +87,7 @@ def _seconds(name: str, default: int) -> int:
 # The timeout must outlast the longest write: an import of 100,000 organizations holds the lock
 # for tens of seconds. A request that waits longer gets the "registry is busy" page (503,
 # config/busy.py) and nothing of it is saved.
-SQLITE_TIMEOUT = _seconds("SQLITE_TIMEOUT", default=60)
+SQLITE_TIMEOUT = environment_number("SQLITE_TIMEOUT", default=60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",

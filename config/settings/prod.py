@@ -15,6 +15,7 @@ from .base import (
     MIDDLEWARE,
     PUBLIC_PAGE_CACHE_SECONDS,
     PUBLIC_PAGE_RENDER_CACHE_SECONDS,
+    environment_number,
 )
 
 
@@ -42,15 +43,6 @@ def _flag(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"The environment variable {name} must be true or false.")
 
 
-def _number(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit():
-        raise ImproperlyConfigured(f"The environment variable {name} must be a whole number.")
-    return int(value)
-
-
 DEBUG = False
 SECRET_KEY = _required("SECRET_KEY")
 ALLOWED_HOSTS = [host.strip() for host in _required("ALLOWED_HOSTS").split(",") if host.strip()]
@@ -60,7 +52,7 @@ CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
 # Keep each worker's database connection between requests: opening a PostgreSQL connection
 # costs more than rendering a typical page. Checked before reuse, so a restarted database
 # costs one failed check, not a failed request.
-DATABASES["default"]["CONN_MAX_AGE"] = _number("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = environment_number("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 
@@ -78,16 +70,18 @@ def _cache(url: str) -> dict:
 CACHES = {"default": _cache(os.environ.get("CACHE_URL", "").strip())}
 
 # How long the CDN in front of the site may serve a public page before revalidating it.
-PUBLIC_PAGE_CACHE_SECONDS = _number("PUBLIC_PAGE_CACHE_SECONDS", default=PUBLIC_PAGE_CACHE_SECONDS)
+PUBLIC_PAGE_CACHE_SECONDS = environment_number(
+    "PUBLIC_PAGE_CACHE_SECONDS", default=PUBLIC_PAGE_CACHE_SECONDS
+)
 # How long each worker's cache (or the shared Redis of CACHE_URL) keeps a rendered page.
-PUBLIC_PAGE_RENDER_CACHE_SECONDS = _number(
+PUBLIC_PAGE_RENDER_CACHE_SECONDS = environment_number(
     "PUBLIC_PAGE_RENDER_CACHE_SECONDS", default=PUBLIC_PAGE_RENDER_CACHE_SECONDS
 )
 
 # HTTPS. The proxy terminates TLS and says which scheme the client used.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = _flag("SECURE_SSL_REDIRECT", default=True)
-SECURE_HSTS_SECONDS = _number("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60)
+SECURE_HSTS_SECONDS = environment_number("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
@@ -95,7 +89,7 @@ CSRF_COOKIE_SECURE = True
 
 # How many proxies append to X-Forwarded-For in front of gunicorn: django-axes locks out a
 # username from the client's address, not the proxy's (config/security.py).
-PROXY_COUNT = _number("PROXY_COUNT", default=1)
+PROXY_COUNT = environment_number("PROXY_COUNT", default=1)
 AXES_CLIENT_IP_CALLABLE = "config.security.client_ip_behind_proxy"
 
 # Static files: `collectstatic` writes compressed copies under content-hashed names, and

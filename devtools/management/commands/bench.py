@@ -56,7 +56,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from devtools import synthetic
-from devtools.benchmark import database_description, rolled_back
+from devtools.benchmark import database_description, rolled_back, size_arguments
 from devtools.management.commands.bench_import import command_import_figures, describe
 from devtools.services import synthetic_registry_load
 from registry.models import Organization
@@ -137,17 +137,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--organizations", type=int, default=100_000, metavar="N")
-        parser.add_argument("--people", type=int, default=20_000, metavar="M")
-        parser.add_argument("--seed", type=int, default=1, metavar="S")
-        parser.add_argument("--runs", type=int, default=5, help="Report the median of RUNS.")
+        size_arguments(parser, organizations=100_000, people=20_000, runs=5)
         parser.add_argument(
             "--requests", type=int, default=15, help="Requests per page and run (median)."
         )
         parser.add_argument(
             "--http-seconds", type=float, default=10, help="Seconds of load per URL under wrk."
         )
-        parser.add_argument("--json", dest="json_path", metavar="PATH", help="Also write JSON.")
         parser.add_argument(
             "--configured-database",
             action="store_true",

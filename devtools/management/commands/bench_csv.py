@@ -38,7 +38,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
-from devtools.benchmark import Rollback, database_description, rolled_back
+from devtools.benchmark import Rollback, database_description, rolled_back, size_arguments
 from devtools.synthetic import organization_rows as synthetic_rows
 from registry.csvcodec import csv_lines
 from registry.exports import organization_rows as exported_rows
@@ -119,10 +119,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--organizations", type=int, default=100_000, metavar="N")
-        parser.add_argument("--runs", type=int, default=3, help="Report the median of RUNS.")
-        parser.add_argument("--seed", type=int, default=1, help="Which synthetic registry.")
-        parser.add_argument("--json", dest="json_path", metavar="PATH", help="Also write JSON.")
+        size_arguments(parser, organizations=100_000, runs=3)
 
     def handle(
         self, *args, organizations: int, runs: int, seed: int, json_path: str | None, **options

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.benchmark import size_arguments
 from devtools.synthetic import organization_rows
 from registry.csvcodec import csv_lines
 
@@ -134,10 +135,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--organizations", type=int, default=100_000, metavar="N")
-        parser.add_argument("--runs", type=int, default=3, help="Report the median of RUNS.")
-        parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--json", dest="json_path", metavar="PATH", help="Also write JSON.")
+        size_arguments(parser, organizations=100_000, runs=3)
 
     def handle(self, *args, organizations: int, runs: int, seed: int, **options) -> None:
         if organizations < 40 or runs < 1:

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.benchmark import size_arguments
 from devtools.services import synthetic_registry_load
 
 
@@ -13,9 +14,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--organizations", type=int, default=1000, metavar="N")
-        parser.add_argument("--people", type=int, default=200, metavar="M")
-        parser.add_argument("--seed", type=int, default=1, metavar="S")
+        size_arguments(parser, organizations=1000, people=200)
 
     def handle(self, *args, organizations: int, people: int, seed: int, **options) -> None:
         if organizations < 1 or people < 0:
