@@ -137,6 +137,11 @@ class Field:
         }
 
 
+def _items(column: str, relation: str, doc: str, *keys: Key) -> Field:
+    """An organization's JSON array cell of related rows (`relation`), optional in files."""
+    return Field(column, Cell.ITEMS, doc, Organization, relation, required=False, keys=keys)
+
+
 # The order columns are stored in PositiveSmallIntegerFields (post and holder positions); the
 # range is the field type's own, not the database's (SQLite would store any integer).
 NUMBER_MIN, NUMBER_MAX = BaseDatabaseOperations.integer_field_ranges[
@@ -223,21 +228,16 @@ ORGANIZATIONS = Dataset(
             "rank",
             admin="main",
         ),
-        Field(
+        _items(
             "other_names",
-            Cell.ITEMS,
+            "other_names",
             'JSON array of `{{"type": …, "name": …, "language": …}}` (name at most '
             "{name_limit}, language at most {language_limit}); `language` (a BCP 47 tag such "
             "as `zh-Hans`, letters, digits and hyphens; the admin has the same rule) may be "
             "left out. Array order is the display order.",
-            Organization,
-            "other_names",
-            required=False,
-            keys=(
-                Key("type", OtherName, "name_type", required=True, cell=Cell.CODE),
-                Key("name", OtherName, "name", required=True),
-                Key("language", OtherName, "language"),
-            ),
+            Key("type", OtherName, "name_type", required=True, cell=Cell.CODE),
+            Key("name", OtherName, "name", required=True),
+            Key("language", OtherName, "language"),
         ),
         Field(
             "formed",
@@ -302,38 +302,28 @@ ORGANIZATIONS = Dataset(
             required=False,
             admin="article",
         ),
-        Field(
+        _items(
             "sources",
-            Cell.ITEMS,
+            "citations",
             'JSON array of `{{"title": …, "url": …, "locator": …}}` (`url`, `locator` '
             "optional; title at most {title_limit}, url {url_limit}, locator "
             "{locator_limit}): the documents the record's facts come from and where in them. "
             "`url` must be a full `http://` or `https://` address (the admin's Source form has "
             "the same rule; public pages never show another scheme as a link). Sources are "
             "matched by title and url.",
-            Organization,
-            "citations",
-            required=False,
-            keys=(
-                Key("title", Source, "title", required=True),
-                Key("url", Source, "url"),
-                Key("locator", Citation, "locator"),
-            ),
+            Key("title", Source, "title", required=True),
+            Key("url", Source, "url"),
+            Key("locator", Citation, "locator"),
         ),
-        Field(
+        _items(
             "predecessors",
-            Cell.ITEMS,
+            "predecessor_links",
             'JSON array of `{{"id": …, "date": …, "note": …}}` (`date`, `note` optional; note '
             "at most {note_limit}, never cut): the organizations this one succeeded. Their "
             "order does not matter; exports list them by id.",
-            Organization,
-            "predecessor_links",
-            required=False,
-            keys=(
-                Key("id", Succession, "predecessor", required=True, cell=Cell.IDENTIFIER),
-                Key("date", Succession, "date", cell=Cell.DATE),
-                Key("note", Succession, "note"),
-            ),
+            Key("id", Succession, "predecessor", required=True, cell=Cell.IDENTIFIER),
+            Key("date", Succession, "date", cell=Cell.DATE),
+            Key("note", Succession, "note"),
         ),
     ),
 )
