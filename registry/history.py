@@ -544,9 +544,11 @@ def _describe(rows: list[models.Model]) -> list[str]:
     for row in rows:
         if isinstance(row, Holding):
             holdings[row.post_id].append(row)
+    # Looked up in a set: asking every row for each holding was quadratic in a plan's size.
+    posts = {row.pk for row in rows if isinstance(row, Post)}
     for row in rows:
         if isinstance(row, Holding):
-            if not any(isinstance(r, Post) and r.pk == row.post_id for r in rows):
+            if row.post_id not in posts:
                 parts.append(f"holder “{row.person}” of the post “{row.post.title}”")
             continue
         text = f"{row._meta.verbose_name} “{row}”"
