@@ -30,7 +30,6 @@ from pathlib import Path
 import django
 from django.conf import settings
 from django.core.cache import cache as page_cache
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
 from django.template.response import SimpleTemplateResponse
@@ -38,21 +37,8 @@ from django.utils.cache import has_vary_header, patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import condition
 
-from .models import ChangeStamp
-from .triggers import STAMPED_SETTING
+from .database import change_stamp_read
 
-# The PostgreSQL trigger function (registry/triggers.py) bumps the stamp once per transaction
-# and notes that it did in a transaction-local setting. Reading the stamp clears the note, so
-# that a write later in the same transaction (tests run whole in one) is seen; the join makes
-# PostgreSQL clear it even when the row is missing. SQLite's row triggers bump on every row.
-_STAMP = ChangeStamp._meta.db_table
-# `{exists}` is the page's own record, when it has one: `, EXISTS (SELECT ...)`.
-_READ_STAMP = f"SELECT version, changed{{exists}} FROM {_STAMP} WHERE id = 1"
-_READ_STAMP_POSTGRESQL = (
-    f"SELECT stamp.version, stamp.changed{{exists}}, "
-    f"set_config('{STAMPED_SETTING}', '', true) "
-    f"FROM (VALUES (1)) AS one (id) LEFT JOIN {_STAMP} AS stamp ON stamp.id = one.id"
-)
 # The methods a public page answers.
 ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -115,11 +101,7 @@ def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str 
     if subject is not None:
         sql, params = subject.order_by().values("pk").query.sql_with_params()
         exists = f", EXISTS ({sql})"
-    with connection.cursor() as cursor:
-        postgresql = connection.vendor == "postgresql"
-        template = _READ_STAMP_POSTGRESQL if postgresql else _READ_STAMP
-        cursor.execute(template.format(exists=exists), params)
-        version, changed, *rest = cursor.fetchone() or (None, None)
+    version, changed, *rest = change_stamp_read(exists=exists, params=params)
     if version is None or (subject is not None and not rest[0]):
         return None
     # The time tells a recreated stamp (counting from 1 again) from the earlier one.

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .trees import descendant_count
+
 SVG_NS = "http://www.w3.org/2000/svg"
 
 BOX_W = 176
@@ -88,10 +90,6 @@ def wrap(name: str, width: int = LINE_UNITS, max_lines: int = MAX_LINES) -> list
             last = last[:-1]
         lines[-1] = last.rstrip() + "…"
     return lines or [""]
-
-
-def descendant_count(node: Any) -> int:
-    return (node.rght - node.lft - 1) // 2
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -16,13 +15,14 @@ from operator import itemgetter
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 
 from .csvcodec import dump_list
+from .database import read_only_snapshot
 from .models import Citation, Holding, Organization, OtherName, Person, Post, Source, Succession
 from .schema import ORGANIZATIONS, POSTS, Cell, Dataset, Field
+from .trees import subtree_lookups, tree_order, tree_order_key
 
 # Organizations per page. PostgreSQL joins a page's other names and citations by reading those
 # tables whole (a hash join), once per page: 2,000 a page made that most of an export's time at
@@ -112,115 +112,25 @@ def _cells(rows: Iterable[tuple], items: Field) -> dict[str, str]:
     }
 
 
-_Page = tuple[int, int, int | None, int | None]
-
-
-def _pages(root: Organization | None) -> Iterator[_Page]:
-    """The export's pages, in tree order, of about CHUNK organizations each: (first tree_id,
-    last tree_id, first lft, last lft), where the lft bounds (None: all) split a big tree.
-
-    Worked out from the roots' sizes (a tree of n nodes has rght = 2n), so that every page is
-    a closed range of the (tree_id, lft) index and reads only its own rows whatever plan the
-    database picks. (With keyset pages, `ORDER BY tree_id, lft LIMIT n`, PostgreSQL working
-    from the statistics of a smaller registry sorted the whole rest of the table per page.)
-    """
-    if root is not None:
-        yield from _windows(root.tree_id, root.lft, root.rght)
-        return
-    first = last = None
-    size = 0
-    roots = Organization.objects.roots().order_by("tree_id").values_list("tree_id", "rght")
-    for tree_id, rght in roots:
-        nodes = rght // 2
-        if first is not None and size + nodes > CHUNK:
-            yield first, last, None, None
-            first = None
-        if nodes > CHUNK:
-            yield from _windows(tree_id, 1, rght)
-        elif first is None:
-            first, last, size = tree_id, tree_id, nodes
-        else:
-            last, size = tree_id, size + nodes
-    if first is not None:
-        yield first, last, None, None
-
-
-def _windows(tree_id: int, lft: int, rght: int) -> Iterator[_Page]:
-    """Consecutive lft ranges of one tree, of about CHUNK nodes each (a node takes two of the
-    numbers from lft to rght)."""
-    for start in range(lft, rght + 1, 2 * CHUNK):
-        yield tree_id, tree_id, start, min(start + 2 * CHUNK - 1, rght)
-
-
-def _in_page(page: _Page, path: str = "") -> dict[str, int]:
-    """Filter arguments selecting the page's organizations (through `path` from another
-    model, e.g. `organization__`)."""
-    first, last, lft_from, lft_to = page
-    bounds = {"tree_id__gte": first, "tree_id__lte": last}
-    if lft_from is not None:
-        bounds |= {"lft__gte": lft_from, "lft__lte": lft_to}
-    return {path + name: value for name, value in bounds.items()}
-
-
 def _among(ids: list[str], path: str) -> dict[str, list[str]]:
     """Filter arguments selecting the organizations `ids` through `path` from another model."""
     return {f"{path}in": ids}
 
 
-@contextmanager
-def _snapshot() -> Iterator[None]:
-    """One consistent view of the data for one page's queries. Between separate statements a
-    tree write could move an organization out of the page's range, and its names, sources
-    and predecessors would be read as none (a re-import of that file would delete them).
-    A page's transaction is short: rows are streamed out after it ends."""
-    if connection.in_atomic_block:  # the caller's transaction decides what is seen
-        yield
-        return
-    with _deferred_on_sqlite(), transaction.atomic():
-        if connection.vendor == "postgresql":  # SQLite and MySQL already read one snapshot
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield
-
-
-@contextmanager
-def _deferred_on_sqlite() -> Iterator[None]:
-    """Begin the next transaction as a reader on SQLite. The settings begin every transaction
-    IMMEDIATE (with the write lock, so that writers wait for each other rather than fail); a
-    download that did so would wait for a long import, and fail after the busy timeout."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    connection.ensure_connection()  # connecting sets the mode from the settings
-    mode = connection.transaction_mode
-    connection.transaction_mode = "DEFERRED"
-    try:
-        yield
-    finally:
-        connection.transaction_mode = mode
-
-
 def _organization_chunks(root: Organization | None) -> Iterator[tuple[list[tuple], _Related]]:
     """Each page's organizations, in tree order, with their related rows."""
     sources: dict[int, tuple[str, str]] = {}
-    for page in _pages(root):
-        with _snapshot():
-            organizations = Organization.objects.filter(**_in_page(page)).order_by(
-                "tree_id", "lft"
-            )
+    for page in Organization.objects.pages(size=CHUNK, root=root):
+        # One consistent view of the data for one page's queries. Between separate statements
+        # a tree write could move an organization out of the page's range, and its names,
+        # sources and predecessors would be read as none (a re-import of that file would
+        # delete them). A page's transaction is short: rows are streamed out after it ends.
+        with read_only_snapshot():
+            organizations = Organization.objects.filter(**page.lookups()).in_tree_order()
             chunk = list(organizations.values_list(*_SELECTED))
-            related = _related(partial(_in_page, page), sources)
+            related = _related(page.lookups, sources)
         if chunk:
             yield chunk, related
-
-
-def _first_position(root: Organization | None) -> int:
-    """The sibling position of the first exported row (1 unless a subtree starts mid-list)."""
-    if root is None:
-        return 1
-    if root.parent_id is None:
-        return Organization.objects.roots().filter(tree_id__lt=root.tree_id).count() + 1
-    return Organization.objects.filter(parent_id=root.parent_id, lft__lt=root.lft).count() + 1
 
 
 def organization_rows(root: Organization | None = None) -> Iterator[list[str]]:
@@ -228,7 +138,7 @@ def organization_rows(root: Organization | None = None) -> Iterator[list[str]]:
     yield list(ORGANIZATIONS.columns)
     base_level = root.level if root is not None else 0
     # counters[d]: siblings seen so far at relative depth d under the current path.
-    counters = [_first_position(root) - 1]
+    counters = [Organization.objects.sibling_position(root) - 1 if root is not None else 0]
     for chunk, related in _organization_chunks(root):
         for level, *values in chunk:
             depth = level - base_level
@@ -243,10 +153,10 @@ def organization_rows(root: Organization | None = None) -> Iterator[list[str]]:
 def selected_organization_rows(organizations: Iterable[Organization]) -> Iterator[list[str]]:
     """Chosen organizations only (not their subtrees), in tree order, with their true sibling
     positions (found with one query over their parents' children)."""
-    chosen = sorted(organizations, key=lambda o: (o.tree_id, o.lft))
+    chosen = sorted(organizations, key=tree_order_key)
     parents = {o.parent_id for o in chosen if o.parent_id}
     positions: dict[str, int] = {}
-    siblings = Organization.objects.filter(parent_id__in=parents).order_by("tree_id", "lft")
+    siblings = Organization.objects.filter(parent_id__in=parents).in_tree_order()
     counts: dict[str, int] = defaultdict(int)
     for pk, parent in siblings.values_list("pk", "parent_id"):
         counts[parent] += 1
@@ -297,13 +207,9 @@ def _cells_of(fields: tuple[Field, ...], values: tuple) -> list[str]:
 def post_rows(root: Organization | None = None) -> Iterator[list[str]]:
     """One row per holder (and one per post without holders), in tree and seniority order."""
     yield list(POSTS.columns)
-    posts = Post.objects.order_by("organization__tree_id", "organization__lft", "position", "pk")
+    posts = Post.objects.order_by(*tree_order("organization__"), "position", "pk")
     if root is not None:
-        posts = posts.filter(
-            organization__tree_id=root.tree_id,
-            organization__lft__gte=root.lft,
-            organization__lft__lte=root.rght,
-        )
+        posts = posts.filter(**subtree_lookups(root, path="organization__"))
     batch: list[tuple] = []
     for post in posts.values_list("pk", *(f.attname for f in _POST_OWN)).iterator(
         chunk_size=CHUNK

@@ -23,18 +23,15 @@ Every service here runs in one transaction; tree writes take the tree lock first
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, IntegrityError, connection, models, router, transaction
-from django.db.backends.utils import CursorWrapper
 from django.db.models.deletion import Collector, ProtectedError
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
@@ -43,7 +40,7 @@ from django.utils.text import capfirst
 from reversion.models import Revision, Version
 from reversion.revisions import _follow_relations_recursive, _get_options, get_registered_models
 
-from .database import insert_rows
+from .database import insert_untriggered_rows, reserve_ids, unlogged_cursor
 from .models import (
     Citation,
     Holding,
@@ -184,7 +181,7 @@ class _Shape:
             yield from queryset.iterator(chunk_size=BATCH)
             return
         sql, params = queryset.query.sql_with_params()
-        with _unlogged_cursor(streaming=True) as cursor:
+        with unlogged_cursor(streaming=True) as cursor:
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(BATCH):
                 yield from rows
@@ -199,7 +196,7 @@ class _Shape:
         if key not in self.sql:
             dummy = queryset.filter(**{f"{field}__in": range(1, len(values) + 1)})
             self.sql[key] = dummy.query.sql_with_params()[0]
-        with _unlogged_cursor() as cursor:
+        with unlogged_cursor() as cursor:
             cursor.execute(self.sql[key], list(values))
             return cursor.fetchall()
 
@@ -298,7 +295,7 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
-        _write_rows(Version, _VERSION_COLUMNS, self.rows)
+        insert_untriggered_rows(Version, _VERSION_COLUMNS, self.rows)
         self.rows = []
 
 
@@ -348,8 +345,8 @@ def history_record(
     with transaction.atomic():
         stamp = Revision._meta.get_field("date_created").get_db_prep_value(date, connection)
         for batch in shape.batches("pk", wanted):
-            ids = _new_ids(Revision, len(batch))
-            _write_rows(
+            ids = reserve_ids(Revision, len(batch))
+            insert_untriggered_rows(
                 Revision,
                 ("id", "date_created", "user", "comment"),
                 [(pk, stamp, user_id, comment) for pk in ids],
@@ -415,67 +412,6 @@ def history_fingerprint(
         fields = {k: v for k, v in dump["fields"].items() if k not in _UNEDITED_FIELDS}
         digest.update(json.dumps([content_type, object_id, fields], sort_keys=True).encode())
     return digest.hexdigest()
-
-
-_cursor_names = itertools.count(1)
-
-
-@contextmanager
-def _unlogged_cursor(*, streaming: bool = False):
-    """A cursor of the current connection and transaction, outside DEBUG's query log: logging
-    a 2,000-row INSERT of JSON (SQLite quotes every parameter with a query of its own) costs
-    more than running it, and history rows are bookkeeping."""
-    connection.ensure_connection()
-    # Django's plain wrapper (parameter style, execute_wrappers), not DEBUG's logging one.
-    # A server-side cursor on PostgreSQL when streaming a whole table.
-    name = f"registry_history_{next(_cursor_names)}" if streaming else None
-    if name and not connection.features.can_use_chunked_reads:
-        name = None
-    cursor = CursorWrapper(connection.create_cursor(name), connection)
-    try:
-        yield cursor
-    finally:
-        cursor.close()
-
-
-def _write_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[tuple]) -> None:
-    if connection.vendor == "postgresql" or not rows:
-        insert_rows(model, fields, rows)  # COPY
-        return
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
-    markers = ", ".join(["%s"] * len(fields))
-    with _unlogged_cursor() as cursor:
-        # No triggers on history tables: one prepared statement, many rows, is the fast way.
-        cursor.executemany(
-            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({markers})", rows
-        )
-
-
-def _new_ids(model: type[models.Model], count: int) -> Sequence[int]:
-    """Reserve `count` primary keys for rows written without the ORM (so that their versions
-    can point at them). Runs in the caller's transaction."""
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table, count],
-            )
-            return [row[0] for row in cursor.fetchall()]
-        if connection.vendor != "sqlite":
-            raise NotImplementedError(f"No bulk history on {connection.vendor}.")
-        quoted = connection.ops.quote_name(table)
-        # A write statement takes SQLite's write lock until the transaction ends, so no other
-        # connection can take these ids (this one matches no row).
-        cursor.execute(f"UPDATE {quoted} SET id = id WHERE 0")
-        cursor.execute(f"SELECT MAX(id) FROM {quoted}")
-        highest = cursor.fetchone()[0] or 0
-        # AUTOINCREMENT never hands out an id up to the table's sequence, even a deleted one.
-        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-        sequence = cursor.fetchone()
-        start = max(highest, sequence[0] if sequence else 0) + 1
-        return range(start, start + count)
 
 
 def history_initialize(
@@ -832,11 +768,7 @@ def _fill_tree_fields(organization: Organization) -> None:
             setattr(organization, name, 0)
     if organization.tree_id is None:
         current = Organization.objects.filter(pk=organization.pk).values_list("tree_id")
-        organization.tree_id = current[0][0] if current else _unused_tree_id()
-
-
-def _unused_tree_id() -> int:
-    return (Organization.objects.aggregate(models.Max("tree_id"))["tree_id__max"] or 0) + 1
+        organization.tree_id = current[0][0] if current else Organization.objects.new_tree_number()
 
 
 def history_revert(*, version: Version, user=None) -> RestorePlan:

@@ -9,8 +9,8 @@ is in registry/triggers.py, which also puts them back after any migration that d
   expression `icontains` compiles to there, so the planner uses them for plain `icontains`
   filters and nothing changes at query time.
 - SQLite: for each searched table, an FTS5 table with the `trigram` tokenizer, kept in step by
-  triggers. SQLite's planner knows nothing of it, so `narrowed()` adds to a query "and the row
-  is among those the trigram index finds": the rows holding every trigram of the text
+  triggers. SQLite's planner knows nothing of it, so `sqlite_narrowed()` adds to a query "and
+  the row is among those the trigram index finds": the rows holding every trigram of the text
   (case-folded), a superset of the matches. The `icontains` filter beside it still decides, so
   the results are exactly those of `icontains` alone.
 
@@ -48,11 +48,12 @@ SQLITE_INDEXED = {
 }
 
 
-def narrowed(table: str, text: str) -> Q:
+def sqlite_narrowed(table: str, text: str) -> Q:
     """On SQLite, "the row is among those `table`'s trigram index finds for `text`": an extra
     filter, for a query that also filters with `icontains`, that lets SQLite read only those
-    rows. Elsewhere, and for texts the index cannot serve, no filter at all (`Q()`)."""
-    if connection.vendor != "sqlite" or len(text) < 3 or "\x00" in text:
+    rows. For texts the index cannot serve, no filter at all (`Q()`). Which database uses it
+    is registry/database.py's choice (`search_narrowed`)."""
+    if len(text) < 3 or "\x00" in text:
         return Q()
     # Asked of the database, not of the SQLite library: migration 0005 skips the index where
     # the library lacks the trigram tokenizer, and the database may outlive that library.

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F
 from django.utils import timezone
 from mptt.exceptions import InvalidMove
 
@@ -173,7 +173,7 @@ def _tree_id_for(organization: Organization) -> int:
     if node.pk != organization.pk:
         return node.tree_id
     if Organization.objects.roots().filter(tree_id=organization.tree_id).count() > 1:
-        return (Organization.objects.aggregate(Max("tree_id"))["tree_id__max"] or 0) + 1
+        return Organization.objects.new_tree_number()
     return organization.tree_id
 
 

@@ -1,5 +1,10 @@
-"""Trees as plain data: the nested-set layout of trees, and one query's worth of tree nodes
-turned into what pages render.
+"""Trees as plain data: the nested-set encoding (layout, order, subtrees, pages), and one
+query's worth of tree nodes turned into what pages render.
+
+With `OrganizationQuerySet` (models.py) this is the one place that knows how trees are stored
+(django-mptt's nested sets: tree_id, lft, rght, level). Everything else asks by meaning: "the
+subtree of X in tree order", "how many descendants", "pages of about n in tree order". A swap
+for another encoding (recursive CTEs over `parent`) changes these two and the migrations.
 
 Views ask for "the descendants of X" once, then hand the rows to `outline()`: nodes are grouped by
 `parent_id` in a dict (linear in the subtree size; django-mptt's `cache_tree_children()` is
@@ -9,7 +14,7 @@ quadratic) and walked depth first in the order the query returned them (tree ord
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -22,6 +27,88 @@ class NestedSet(NamedTuple):
     lft: int
     rght: int
     level: int
+
+
+# Tree order: the trees one after another, each depth first (its nodes by their lft).
+TREE_ORDER = ("tree_id", "lft")
+
+
+def tree_order(path: str = "") -> tuple[str, ...]:
+    """`order_by()` arguments for tree order, through `path` from another model (e.g.
+    `organization__` for posts): the (tree_id, lft) columns the indexes are built on."""
+    return tuple(path + name for name in TREE_ORDER)
+
+
+def tree_order_key(node: Any) -> tuple[int, int]:
+    """Sort key putting nodes already read (organizations or `NestedSet`s) in tree order."""
+    return node.tree_id, node.lft
+
+
+def descendant_count(node: Any) -> int:
+    """How many nodes are under `node`, read from its own fields (no query)."""
+    return (node.rght - node.lft - 1) // 2
+
+
+def subtree_lookups(node: Any, *, path: str = "", include_self: bool = True) -> dict[str, int]:
+    """Filter arguments selecting `node`'s subtree (through `path` from another model, e.g.
+    `organization__`): one closed range of the (tree_id, lft) index."""
+    first = node.lft if include_self else node.lft + 1
+    return {
+        f"{path}tree_id": node.tree_id,
+        f"{path}lft__gte": first,
+        f"{path}lft__lte": node.rght,
+    }
+
+
+class TreePage(NamedTuple):
+    """Consecutive organizations in tree order: whole trees `first_tree` to `last_tree`, or,
+    when `lft_from` is set, one slice of the tree `first_tree` (a tree too big for a page)."""
+
+    first_tree: int
+    last_tree: int
+    lft_from: int | None = None
+    lft_to: int | None = None
+
+    def lookups(self, path: str = "") -> dict[str, int]:
+        """Filter arguments selecting the page's organizations (through `path` from another
+        model, e.g. `organization__`)."""
+        bounds = {"tree_id__gte": self.first_tree, "tree_id__lte": self.last_tree}
+        if self.lft_from is not None:
+            bounds |= {"lft__gte": self.lft_from, "lft__lte": self.lft_to}
+        return {path + name: value for name, value in bounds.items()}
+
+
+def tree_pages(roots: Iterable[tuple[int, int]], size: int) -> Iterator[TreePage]:
+    """Pages of about `size` nodes covering, in tree order, the trees of `roots` ((tree_id,
+    rght) of each root, in tree_id order): small trees are grouped, a big one is sliced.
+
+    Worked out from the roots' sizes (a tree of n nodes has rght = 2n), so that every page is
+    a closed range of the (tree_id, lft) index and reads only its own rows whatever plan the
+    database picks. (With keyset pages, `ORDER BY tree_id, lft LIMIT n`, PostgreSQL working
+    from the statistics of a smaller registry sorted the whole rest of the table per page.)
+    """
+    first = last = None
+    total = 0
+    for tree_id, rght in roots:
+        nodes = rght // 2
+        if first is not None and total + nodes > size:
+            yield TreePage(first, last)
+            first = None
+        if nodes > size:
+            yield from subtree_pages(tree_id, 1, rght, size)
+        elif first is None:
+            first, last, total = tree_id, tree_id, nodes
+        else:
+            last, total = tree_id, total + nodes
+    if first is not None:
+        yield TreePage(first, last)
+
+
+def subtree_pages(tree_id: int, lft: int, rght: int, size: int) -> Iterator[TreePage]:
+    """Consecutive slices of one subtree, of about `size` nodes each (a node takes two of the
+    numbers from lft to rght)."""
+    for start in range(lft, rght + 1, 2 * size):
+        yield TreePage(tree_id, tree_id, start, min(start + 2 * size - 1, rght))
 
 
 def nested_set_layout(
@@ -48,6 +135,22 @@ def nested_set_layout(
                 )
             counter += 1
     return layout
+
+
+def nested_sets_valid(stored: Mapping[Any, NestedSet]) -> bool:
+    """Whether every node's stored nested-set fields are what the parent links and the sibling
+    order give: what `rebuild()` would write, computed here (a rebuild takes a minute at
+    100,000 nodes). Tree ids may differ from a rebuild's numbering; each tree's own must be
+    one and distinct."""
+    children: dict[Any, list[Any]] = defaultdict(list)
+    for pk, node in sorted(stored.items(), key=lambda item: tree_order_key(item[1])):
+        children[node.parent].append(pk)
+    expected = nested_set_layout(
+        children, ((root, stored[root].tree_id) for root in children[None])
+    )
+    return expected == stored and len({node.tree_id for node in stored.values()}) == len(
+        children[None]
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from functools import cache
 
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -21,24 +21,14 @@ from .charts import organization_chart
 from .csvcodec import csv_lines
 from .exports import organization_rows, post_rows
 from .models import Holding, Kind, Organization, Person, Succession
-from .trees import OutlineRow, children_by_parent, outline
+from .trees import OutlineRow, children_by_parent, outline, tree_order
 
 SEARCH_MAX_LENGTH = 200
 SEARCH_PAGE_SIZE = 50
 HOME_PAGE_SIZE = 30
 # What the departments lists and the chart show of each unit below the page's: a large unit has
 # thousands, and every field left out is work not done for each of them.
-OUTLINE_FIELDS = (
-    "id",
-    "parent",
-    "name",
-    "kind",
-    "rank",
-    "tree_id",
-    "lft",
-    "rght",
-    "level",
-)
+OUTLINE_FIELDS = ("id", "parent", "name", "kind", "rank")
 # Identifiers are lowercase: this never occurs in a URL as an identifier.
 URL_SENTINEL = "IDENTIFIER"
 
@@ -75,12 +65,8 @@ def home(request):
         }
         for root in roots
     ]
-    # Every organization is in exactly one tree: the roots' nested sets count them all
-    # without reading the whole table.
-    organizations = Organization.objects.roots().aggregate(
-        total=Sum((F("rght") - F("lft") + 1) / 2)
-    )["total"]
-    totals = {"organizations": organizations or 0, "people": Person.objects.count()}
+    # Counted from the top-level bodies' trees, without reading the whole table.
+    totals = {"organizations": Organization.objects.total(), "people": Person.objects.count()}
     return render(
         request, "registry/home.html", {"bodies": bodies, "totals": totals, "page": page}
     )
@@ -97,7 +83,7 @@ class OrganizationDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         organization = self.object
-        descendants = list(organization.get_descendants().with_labels().only(*OUTLINE_FIELDS))
+        descendants = list(_descendants(organization))
         children = children_by_parent(descendants)
         direct = children.get(organization.pk, [])
         links = list(
@@ -106,7 +92,7 @@ class OrganizationDetailView(DetailView):
             ).select_related("predecessor", "successor")
         )
         context.update(
-            ancestors=list(organization.get_ancestors()),
+            ancestors=list(Organization.objects.ancestors(organization)),
             posts=organization.posts.prefetch_related(
                 Prefetch("holdings", queryset=Holding.objects.select_related("person"))
             ),
@@ -123,6 +109,16 @@ class OrganizationDetailView(DetailView):
             chart=mark_safe(organization_chart(organization, children)) if direct else "",
         )
         return context
+
+
+def _descendants(organization: Organization) -> QuerySet:
+    """Everything under `organization`, in tree order, with what outlines and charts show."""
+    return (
+        Organization.objects.subtree(organization, include_self=False)
+        .in_tree_order()
+        .with_labels()
+        .only_with_place(*OUTLINE_FIELDS)
+    )
 
 
 def _outline_html(rows: list[OutlineRow]) -> str:
@@ -149,7 +145,7 @@ def _outline_html(rows: list[OutlineRow]) -> str:
 def organization_chart_svg(request, pk):
     """The organization chart as a standalone SVG file (links are absolute, for reports)."""
     organization = get_object_or_404(Organization.objects.with_labels(), pk=pk)
-    descendants = list(organization.get_descendants().with_labels().only(*OUTLINE_FIELDS))
+    descendants = list(_descendants(organization))
     svg = organization_chart(
         organization,
         children_by_parent(descendants),
@@ -170,7 +166,7 @@ class PersonDetailView(DetailView):
         context = super().get_context_data(**kwargs)
         context["holdings"] = (
             self.object.holdings.select_related("post__organization__kind")
-            .order_by("post__organization__tree_id", "post__organization__lft", "post__position")
+            .order_by(*tree_order("post__organization__"), "post__position")
             .all()
         )
         return context
@@ -189,15 +185,10 @@ def search(request):
     if query and not too_long:
         matches = Organization.objects.matching(query).with_labels().select_related("parent")
         page = Paginator(matches, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
-        roots = {
-            root.tree_id: root
-            for root in Organization.objects.roots()
-            .with_labels()
-            .filter(tree_id__in={node.tree_id for node in page.object_list})
-        }
+        roots = Organization.objects.with_labels().roots_of(page.object_list)
         context.update(
             page=page,
-            results=[(node, roots.get(node.tree_id)) for node in page.object_list],
+            results=[(node, roots.get(node.pk)) for node in page.object_list],
             people=Person.objects.matching(query)[:SEARCH_PAGE_SIZE],
         )
     return render(request, "registry/search.html", context)

@@ -61,11 +61,7 @@ def seeded(db) -> None:
 
 def tree_snapshot() -> list[tuple]:
     """Every node's tree fields, to compare before and after an operation."""
-    return list(
-        Organization.objects.order_by("pk").values_list(
-            "pk", "parent_id", "tree_id", "lft", "rght", "level"
-        )
-    )
+    return sorted(Organization.objects.nested_sets().items())
 
 
 def assert_tree_valid() -> None:

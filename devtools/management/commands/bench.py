@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -51,7 +50,6 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
@@ -61,7 +59,7 @@ from devtools.management.commands.bench_import import command_import_figures, de
 from devtools.services import synthetic_registry_load
 from registry.models import Organization
 from registry.services import organization_move
-from registry.trees import nested_set_layout
+from registry.trees import nested_sets_valid, tree_order
 
 BASE_DIR = Path(settings.BASE_DIR)
 BENCH_SETTINGS = "config.settings.bench"
@@ -302,8 +300,7 @@ class Measurement:
     # --- Subjects --------------------------------------------------------------------------
 
     def _urls(self) -> dict[str, str]:
-        descendants = (F("rght") - F("lft") - 1) / 2
-        units = Organization.objects.annotate(descendants=descendants).order_by("tree_id", "lft")
+        units = Organization.objects.with_descendant_count().in_tree_order()
         low, high = TYPICAL_DESCENDANTS
         # Below the top level and with posts, as the large unit: a top-level body's page skips
         # the breadcrumbs query and a page without posts the holders query.
@@ -388,13 +385,14 @@ class Measurement:
     # --- Moves -----------------------------------------------------------------------------
 
     def _moves(self) -> None:
-        units = Organization.objects.annotate(descendants=(F("rght") - F("lft") - 1) / 2)
+        units = Organization.objects.with_descendant_count()
         subtree = _closest(units.filter(level__gt=0), MOVED_SUBTREE - 1)
+        # The largest other tree (the first of them in tree order).
         target = (
             Organization.objects.roots()
-            .exclude(tree_id=subtree.tree_id)
-            .annotate(size=F("rght") - F("lft"))
-            .order_by("-size", "tree_id")
+            .exclude(pk__in=Organization.objects.ancestors(subtree).values("pk"))
+            .with_descendant_count()
+            .order_by("-descendants", *tree_order())
             .first()
         )
         self.extra["move"] = {
@@ -557,19 +555,8 @@ def _closest(queryset, descendants: int) -> Organization:
 
 
 def tree_valid() -> bool:
-    """Whether every node's nested-set fields are what the parent links and the sibling order
-    give: what `rebuild()` would write, computed here (a rebuild takes a minute at 100,000)."""
-    stored = Organization.objects.nested_sets()
-    children: dict[str | None, list[str]] = defaultdict(list)
-    for pk, node in sorted(stored.items(), key=lambda item: (item[1].tree_id, item[1].lft)):
-        children[node.parent].append(pk)
-    # Tree ids may differ from a rebuild's numbering; each tree's own must be one and distinct.
-    expected = nested_set_layout(
-        children, ((root, stored[root].tree_id) for root in children[None])
-    )
-    return expected == stored and len({node.tree_id for node in stored.values()}) == len(
-        children[None]
-    )
+    """Whether every organization's stored tree fields are what a rebuild would write."""
+    return nested_sets_valid(Organization.objects.nested_sets())
 
 
 def _latest(seconds: dict[str, list[float]], names) -> str:

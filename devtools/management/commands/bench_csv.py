@@ -41,6 +41,7 @@ from django.test.utils import override_settings
 from devtools.benchmark import Rollback, database_description, rolled_back, size_arguments
 from devtools.synthetic import organization_rows as synthetic_rows
 from registry.csvcodec import csv_lines
+from registry.database import insert_rows
 from registry.exports import organization_rows as exported_rows
 from registry.imports import ImportReport, import_organizations
 from registry.models import (
@@ -55,7 +56,7 @@ from registry.models import (
     Source,
     Succession,
 )
-from registry.trees import nested_set_layout
+from registry.trees import nested_set_layout, tree_order
 
 # figure: (short name, what it measures, its floor)
 FIGURES = {
@@ -85,7 +86,6 @@ REGISTRY_MODELS = (
     Post,
     Holding,
 )
-TREE_FIELDS = ("pk", "tree_id", "lft", "rght", "level", "parent_id")
 
 
 class _Sink:
@@ -246,9 +246,9 @@ class Command(BaseCommand):
             tracemalloc.stop()
 
         self._note("Checking the tree with rebuild()...")
-        snapshot = list(Organization.objects.order_by("pk").values_list(*TREE_FIELDS))
+        snapshot = Organization.objects.nested_sets()
         Organization.objects.rebuild()
-        rebuilt = list(Organization.objects.order_by("pk").values_list(*TREE_FIELDS))
+        rebuilt = Organization.objects.nested_sets()
         return {
             "export_peak_megabytes": round((peak - baseline) / 1e6, 1),
             "export_identical_to_imported_file": (
@@ -382,16 +382,10 @@ def _insert(columns: list[str], table_rows: list[tuple]) -> None:
 
 
 def _copy(columns: list[str], table_rows: list[tuple]) -> None:
-    """A reference on PostgreSQL: COPY of the same complete rows, as the import writes them."""
-    table = connection.ops.quote_name(Organization._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    cursor = _raw_cursor()
-    try:
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in table_rows:
-                copy.write_row(row)
-    finally:
-        cursor.close()
+    """A reference on PostgreSQL: COPY of the same complete rows, through the import's own
+    bulk write (`insert_rows`)."""
+    fields = {field.column: field.attname for field in Organization._meta.concrete_fields}
+    insert_rows(Organization, tuple(fields[column] for column in columns), table_rows)
 
 
 def _raw_export(sink: _Sink) -> None:
@@ -399,11 +393,15 @@ def _raw_export(sink: _Sink) -> None:
     columns = [field.column for field in Organization._meta.concrete_fields]
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
     table = connection.ops.quote_name(Organization._meta.db_table)
+    order = ", ".join(
+        connection.ops.quote_name(Organization._meta.get_field(name).column)
+        for name in tree_order()
+    )
     writer = csv.writer(sink, lineterminator="\r\n")
     writer.writerow(columns)
     cursor = _raw_cursor()
     try:
-        cursor.execute(f"SELECT {names} FROM {table} ORDER BY tree_id, lft")
+        cursor.execute(f"SELECT {names} FROM {table} ORDER BY {order}")
         for row in cursor:
             writer.writerow(row)
     finally:
