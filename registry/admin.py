@@ -876,7 +876,7 @@ class OrganizationAdmin(
         try:
             with transaction.atomic():  # the log entry goes with the move
                 before = self.get_data_before_update(request, cut_item, pasted_on)
-                organization_move(
+                note = organization_move(
                     organization=cut_item, target=pasted_on, position=position, user=request.user
                 )
                 self.log_change(
@@ -884,6 +884,8 @@ class OrganizationAdmin(
                     cut_item,
                     self.get_move_node_change_message(request, cut_item, pasted_on, before),
                 )
+                if is_active():  # the changelist's revision: where it went, not which fields
+                    set_comment(note)
         except (ValidationError, Organization.DoesNotExist) as refused:
             self.message_user(
                 request, " ".join(getattr(refused, "messages", [str(refused)])), messages.ERROR

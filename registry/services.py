@@ -27,9 +27,9 @@ def organization_move(
     """Move `organization` (with its subtree) relative to `target`: under it as `first-child`
     or `last-child`, or beside it as `left`/`right` sibling. Refuses a move under itself.
 
-    The move is recorded in the history here, with where it went in words (returned too): a
-    move saves no model, so no caller's revision would catch it, and every caller (the admin's
-    drag and drop, scripts, tests) must leave the same trace."""
+    The move is recorded in the history here, with where it went in words (also returned), so
+    that every caller (the admin's drag and drop, scripts, tests) leaves the same trace: in
+    the caller's revision if one is open, else as a revision of its own."""
     if position not in MOVE_POSITIONS:
         raise ValidationError(f"Unknown position “{position}”; use one of {MOVE_POSITIONS}.")
     with transaction.atomic():
@@ -54,7 +54,7 @@ def organization_move(
         note = organization_move_note(
             old_parent=old_parent, new_parent=organization.parent, position=position, target=target
         )
-        history_record(model=Organization, pks=[organization.pk], comment=note, user=user)
+        _record(organization, comment=note, user=user)
         return note
 
 
@@ -180,7 +180,8 @@ def organization_add(*, organization: Organization, user=None) -> Organization:
     of its parent, or as a new top-level body.
 
     Recorded in the history: in the caller's revision if one is open (the admin's, which adds
-    the rows its inlines save next), else as a revision of its own."""
+    the rows its inlines save next, and writes its own comment), else as a revision of its own
+    with the comment "Added."."""
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
         if organization.parent is not None:
@@ -197,8 +198,8 @@ def organization_update(*, organization: Organization, user=None) -> str:
     its subtree to the last place under the new parent; a parent inside it is refused. Returns
     the history note of the move (“Moved from under “A” to under “B”.”), or "" if it stayed.
 
-    Recorded in the history like `organization_add`: a caller with its own revision puts the
-    note in that revision's comment."""
+    Recorded in the history like `organization_add`, with the note (or "Changed.") as the
+    revision's comment."""
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
         # The instance was loaded before the lock: take its place in the tree as it is now.
@@ -239,8 +240,9 @@ def _refresh_parent(organization: Organization) -> None:
 
 
 def _record(organization: Organization, *, comment: str, user) -> None:
-    if reversion.is_active():
-        return  # the save added it to the caller's revision
+    if reversion.is_active():  # the save added it to the caller's revision
+        reversion.set_comment(comment)
+        return
     history_record(model=Organization, pks=[organization.pk], comment=comment, user=user)
 
 
