@@ -834,6 +834,15 @@ class OrganizationAdmin(
     def delete_model(self, request, obj):
         organization_delete(organization=obj)
 
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as refused:
+            # The page's check ran before the tree lock; the service's, under it, found a
+            # sub-unit, post or link added meanwhile. The transaction rolled back.
+            self.message_user(request, " ".join(refused.messages), level=messages.ERROR)
+            return redirect(self._admin_url("change", quote(object_id)))
+
     def delete_selected_tree(self, modeladmin, request, queryset):
         """Delete the selected organizations all together or not at all, never cascading into
         sub-units, posts or lineage (django-mptt's own action would delete whole subtrees)."""

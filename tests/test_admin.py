@@ -455,3 +455,27 @@ def test_a_new_parent_moved_inside_the_unit_meanwhile_is_refused_on_the_form(
     assert Organization.objects.get(pk=unit).parent_id == "npcsc-general-office"
     assert versions.count() == before
     assert_tree_valid()
+
+
+def test_a_delete_that_finds_a_sub_unit_added_meanwhile_is_refused_with_a_message(
+    editor_client, seeded, monkeypatch, make_org
+):
+    unit = "npcsc-go-trade-union"
+    checked = OrganizationAdmin.get_deleted_objects
+
+    def sub_unit_added_after_the_check(self, objs, request):
+        found = checked(self, objs, request)
+        make_org("New sub-unit", parent=Organization.objects.get(pk=unit), id="late-sub-unit")
+        return found
+
+    monkeypatch.setattr(OrganizationAdmin, "get_deleted_objects", sub_unit_added_after_the_check)
+    response = editor_client.post(f"{CHANGELIST}{unit}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{CHANGELIST}{unit}/change/"
+    assert _messages(response) == [
+        "“Trade Union of the NPCSC” still has 1 sub-unit; move or delete them first."
+    ]
+    # Nothing was deleted (the other curator's sub-unit, written inside this request's
+    # transaction here, went with its rollback).
+    assert Organization.objects.filter(pk=unit).exists()
+    assert_tree_valid()

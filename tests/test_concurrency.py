@@ -141,7 +141,7 @@ def test_concurrent_tree_writes_leave_a_valid_tree(transactional_db, capsys):
     started = time.perf_counter()
     for worker in workers:
         worker.start()
-    logs = [results.get(timeout=300) for _ in workers]
+    logs = [results.get(timeout=600) for _ in workers]  # a guard against a hang
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
