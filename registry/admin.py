@@ -895,10 +895,8 @@ class OrganizationAdmin(
                 )
                 if is_active():  # the changelist's revision: where it went, not which fields
                     set_comment(note)
-        except (ValidationError, Organization.DoesNotExist) as refused:
-            self.message_user(
-                request, " ".join(getattr(refused, "messages", [str(refused)])), messages.ERROR
-            )
+        except ValidationError as refused:
+            self.message_user(request, " ".join(refused.messages), level=messages.ERROR)
             return HttpResponse("FAIL, invalid move.")
         self.message_user(request, gettext("%s has been successfully moved.") % cut_item)
         return HttpResponse("OK, moved.")

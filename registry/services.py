@@ -34,8 +34,8 @@ def organization_move(
         raise ValidationError(f"Unknown position “{position}”; use one of {MOVE_POSITIONS}.")
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
-        organization.refresh_from_db()
-        target.refresh_from_db()
+        _refresh(organization)
+        _refresh(target)
         if target.pk == organization.pk:
             raise ValidationError(f"“{organization}” cannot be moved relative to itself.")
         old_parent = organization.parent
@@ -105,7 +105,9 @@ def organization_delete(*, organization: Organization) -> None:
     """
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
-        _refuse_gone(organization)
+        # django-mptt closes the gap of a node it cannot find with the nested-set values the
+        # instance was loaded with: one deleted by someone else meanwhile would corrupt the tree.
+        _refresh(organization)
         blockers = organization_delete_blockers(organization)
         if blockers:
             raise ValidationError(
@@ -122,7 +124,7 @@ def organization_delete_many(*, organizations: Iterable[Organization]) -> int:
         Organization.objects.lock_tree_writes()
         organizations = list(organizations)
         for organization in organizations:
-            _refuse_gone(organization)
+            _refresh(organization)
         refusals = [
             f"Not deleted: “{organization}” still has {', '.join(blockers)}."
             for organization in organizations
@@ -135,11 +137,13 @@ def organization_delete_many(*, organizations: Iterable[Organization]) -> int:
         return len(organizations)
 
 
-def _refuse_gone(organization: Organization) -> None:
-    # django-mptt closes the gap of a node it cannot find with the nested-set values the
-    # instance was loaded with: a unit someone else deleted meanwhile would corrupt the tree.
-    if not Organization.objects.filter(pk=organization.pk).exists():
-        raise ValidationError(f"“{organization}” was deleted by someone else meanwhile.")
+def _refresh(organization: Organization, *, field: str | None = None) -> None:
+    """Reload `organization`, loaded before the tree lock (by a form, say), as it is now."""
+    try:
+        organization.refresh_from_db()
+    except Organization.DoesNotExist:
+        message = f"“{organization}” was deleted by someone else meanwhile."
+        raise ValidationError({field: message} if field else message) from None
 
 
 def seed_load() -> bool:
@@ -185,8 +189,7 @@ def organization_add(*, organization: Organization, user=None) -> Organization:
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
         if organization.parent is not None:
-            # Loaded before the lock (by a form, say): find it where it is now.
-            _refresh_parent(organization)
+            _refresh(organization.parent, field="parent")
         organization.full_clean()
         organization.save()
         _record(organization, comment="Added.", user=user)
@@ -203,9 +206,11 @@ def organization_update(*, organization: Organization, user=None) -> str:
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
         # The instance was loaded before the lock: take its place in the tree as it is now.
-        current = Organization.objects.get(pk=organization.pk)
+        current = Organization.objects.filter(pk=organization.pk).first()
+        if current is None:
+            raise ValidationError(f"“{organization}” was deleted by someone else meanwhile.")
         if organization.parent is not None:
-            _refresh_parent(organization)
+            _refresh(organization.parent, field="parent")
         organization.full_clean()
         note = ""
         if current.parent_id != organization.parent_id:
@@ -228,15 +233,6 @@ def organization_update(*, organization: Organization, user=None) -> str:
 
 
 _TREE_FIELDS = ("tree_id", "lft", "rght", "level")
-
-
-def _refresh_parent(organization: Organization) -> None:
-    try:
-        organization.parent.refresh_from_db()
-    except Organization.DoesNotExist:
-        raise ValidationError(
-            {"parent": f"“{organization.parent}” was deleted by someone else meanwhile."}
-        ) from None
 
 
 def _record(organization: Organization, *, comment: str, user) -> None:

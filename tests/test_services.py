@@ -171,14 +171,23 @@ def test_an_add_outside_a_revision_is_recorded_as_its_own(make_org):
     assert_tree_valid()
 
 
-def test_deleting_a_unit_someone_else_deleted_is_refused_and_keeps_the_tree_valid(make_org):
+@pytest.mark.parametrize("write", ["delete", "move", "update"])
+def test_a_write_on_a_unit_someone_else_deleted_is_refused_and_keeps_the_tree_valid(
+    make_org, write
+):
     top = make_org("Top")
     first, second = make_org("First", parent=top), make_org("Second", parent=top)
     stale = Organization.objects.get(pk=first.pk)
     organization_delete(organization=first)
     before = tree_snapshot()
-    with pytest.raises(ValidationError, match="was deleted by someone else meanwhile"):
-        organization_delete(organization=stale)
+    with pytest.raises(ValidationError, match="“First” was deleted by someone else meanwhile"):
+        if write == "delete":
+            organization_delete(organization=stale)
+        elif write == "move":
+            organization_move(organization=stale, target=top, position="first-child")
+        else:
+            stale.location = "Edited"
+            organization_update(organization=stale)
     assert tree_snapshot() == before
     assert _children(top) == [second.name]
     assert_tree_valid()

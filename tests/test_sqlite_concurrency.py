@@ -357,7 +357,7 @@ def test_curators_an_import_and_readers_at_once_on_a_sqlite_file(registry_file, 
     for process in (*curators, importer):
         process.start()
     reader.start()
-    logs = [results.get(timeout=240) for _ in (*curators, importer)]
+    logs = [results.get(timeout=600) for _ in (*curators, importer)]  # a guard against a hang
     stop.set()
     logs.append(results.get(timeout=60))
     elapsed = time.perf_counter() - begun
