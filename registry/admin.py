@@ -15,7 +15,7 @@ from django.core.paginator import Paginator
 from django.db import connections, models, transaction
 from django.db.models import Count, Prefetch
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,6 +24,7 @@ from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
 from import_export.forms import ExportForm
@@ -39,8 +40,8 @@ from .exports import organization_rows
 from .history import (
     history_fingerprint,
     history_owner_fields,
-    history_record,
     history_restore,
+    record_lock,
 )
 from .imports import ImportReport
 from .models import (
@@ -75,9 +76,13 @@ from .resources import (
 )
 from .schema import ORGANIZATIONS, admin_fieldsets
 from .services import (
+    MOVE_POSITIONS,
     csv_import,
+    organization_add,
     organization_delete,
-    organization_delete_blockers,
+    organization_delete_many,
+    organization_move,
+    organization_update,
 )
 from .trees import tree_order_key
 
@@ -218,7 +223,7 @@ class CSVImportExportMixin(ImportExportMixin):
         try:
             with transaction.atomic():
                 # No other tree writer between the fingerprint and the import's own reads.
-                Organization.objects.lock_tree_writes()
+                record_lock(model=Organization)
                 state = registry_state_digest(dataset, upload_keys(name))
                 report = csv_import(dataset, data, file_name=entry["file_name"], user=request.user)
                 if (
@@ -368,6 +373,10 @@ class HistoryAdmin(VersionAdmin):
     def _state(self, pk) -> str:
         """The record as its change form edits it: with what it owns (its history's `follow`)
         and the rows of its inlines that belong to other records (a person's holdings)."""
+        return history_fingerprint(model=self.model, pk=pk, also=self._inline_rows())
+
+    def _inline_rows(self) -> list[tuple[type[models.Model], str]]:
+        """Each inline's model, with its foreign key's attname pointing at this model."""
         inlines = []
         for inline in self.inlines:
             fk = next(
@@ -378,16 +387,7 @@ class HistoryAdmin(VersionAdmin):
                 and inline.fk_name in (None, f.name)
             )
             inlines.append((inline.model, fk.attname))
-        return history_fingerprint(model=self.model, pk=pk, also=inlines)
-
-    def _lock(self, pk) -> None:
-        """Hold the record until the transaction ends, so that no save or restore lands between
-        a check of its state and the write. Organizations: the tree lock, which every tree
-        write takes first (a row lock here and the tree lock there would deadlock)."""
-        if self.model is Organization:
-            Organization.objects.lock_tree_writes()
-        else:
-            list(self.model._base_manager.select_for_update().filter(pk=pk).values_list("pk"))
+        return inlines
 
     def render_change_form(self, request, context, add=False, change=False, **kwargs):
         obj = kwargs.get("obj")
@@ -409,7 +409,8 @@ class HistoryAdmin(VersionAdmin):
         class StateCheckedForm(form):
             def clean(self):
                 cleaned = super().clean()
-                admin_._lock(self.instance.pk)
+                # No save or restore may land between this check and the save.
+                record_lock(model=admin_.model, pk=self.instance.pk)
                 if admin_._state(self.instance.pk) != opened:
                     raise ValidationError(
                         f"“{self.instance}” was changed by someone else after you opened this "
@@ -546,24 +547,16 @@ class HistoryAdmin(VersionAdmin):
         opened = request.POST.get(self.STATE_FIELD) if request.method == "POST" else None
         try:
             with transaction.atomic(using=version.db), signals:
-                # The preview said what restoring deletes and brings back, from the record as
-                # it was then: if someone changed it since, restoring now would delete or
-                # overwrite what the curator never saw.
-                self._lock(version.object_id)
-                state = self._state(version.object_id)
-                if opened and opened != state:
-                    raise ValidationError(
-                        f"“{version.object_repr}” was changed by someone else after you opened "
-                        "this preview, so nothing was restored: the preview no longer says what "
-                        "restoring would delete and bring back. Open the version again and "
-                        "check its preview."
-                    )
-                plan = history_restore(version=version)
+                # The confirm carries the state its preview was worked out from: the restore
+                # is refused if someone changed the record since.
+                plan = history_restore(
+                    version=version, opened_state=opened, also=self._inline_rows()
+                )
                 request.registry_restoring = True  # the form's own state check would differ
                 context = {
                     "restore_plan": plan.summary,
                     "restore_record": version.object_repr,
-                    self.STATE_FIELD: opened or state,
+                    self.STATE_FIELD: opened or plan.state,
                 } | (extra_context or {})
                 with self.create_revision(request):
                     response = self.changeform_view(
@@ -809,19 +802,24 @@ class OrganizationAdmin(
         response["Content-Disposition"] = 'attachment; filename="organizations-subtrees.csv"'
         return response
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class TreeCheckedForm(form):
+            def clean(self):
+                # The model's checks that follow (the parent still exists, is not inside this
+                # unit) then see the tree as the save will find it: a parent deleted or moved
+                # meanwhile is an error on the form, not a failed save.
+                record_lock(model=Organization, pk=self.instance.pk)
+                return super().clean()
+
+        return TreeCheckedForm
+
     def save_model(self, request, obj, form, change):
-        # Serialise with other tree writes, then work from the tree as it is now: the form
-        # loaded the node (and its new parent) before the lock.
-        Organization.objects.lock_tree_writes()
         if change:
-            if "parent" in form.changed_data:
-                old = Organization.objects.filter(pk=obj.pk).values_list("parent", flat=True)
-                old_parent = Organization.objects.filter(pk=old[0]).first() if old[0] else None
-                request.registry_move_note = _move_note(old_parent, obj.parent)
-            obj.refresh_from_db(fields=("tree_id", "lft", "rght", "level"))
-        if obj.parent_id:
-            obj.parent.refresh_from_db()
-        super().save_model(request, obj, form, change)
+            request.registry_move_note = organization_update(organization=obj, user=request.user)
+        else:
+            organization_add(organization=obj, user=request.user)
 
     def log_change(self, request, obj, message):
         entry = super().log_change(request, obj, message)
@@ -833,64 +831,72 @@ class OrganizationAdmin(
     def delete_model(self, request, obj):
         organization_delete(organization=obj)
 
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as refused:
+            # The page's check ran before the tree lock; the service's, under it, found a
+            # sub-unit, post or link added meanwhile. The transaction rolled back.
+            self.message_user(request, " ".join(refused.messages), level=messages.ERROR)
+            return redirect(self._admin_url("change", quote(object_id)))
+
     def delete_selected_tree(self, modeladmin, request, queryset):
         """Delete the selected organizations all together or not at all, never cascading into
         sub-units, posts or lineage (django-mptt's own action would delete whole subtrees)."""
         if not request.POST.get("post"):
             return super().delete_selected_tree(modeladmin, request, queryset)
-        blocked = {org: organization_delete_blockers(org) for org in queryset}
-        blocked = {org: reasons for org, reasons in blocked.items() if reasons}
-        if blocked:
-            for org, reasons in blocked.items():
-                self.message_user(
-                    request,
-                    f"Not deleted: “{org}” still has {', '.join(reasons)}.",
-                    level=messages.ERROR,
-                )
+        organizations = list(queryset)
+        try:
+            with transaction.atomic():  # the log entries go with the deletes, or not at all
+                self.log_deletions(request, organizations)
+                deleted = organization_delete_many(organizations=organizations)
+        except ValidationError as refused:
+            for message in refused.messages:
+                self.message_user(request, message, level=messages.ERROR)
             return None
-        with transaction.atomic():
-            for org in queryset:
-                self.log_deletions(request, [org])
-                organization_delete(organization=org)
-        self.message_user(request, f"Deleted {len(queryset)} organizations.")
+        self.message_user(request, f"Deleted {deleted} organizations.")
         return None
 
     def _move_node(self, request):
-        # A drag-and-drop move is several UPDATEs of the nested set: all or none, serialised
-        # with other tree writes (django-mptt reads both nodes after the lock). It saves no
-        # model, so it is recorded in the history here, with where it went in words.
-        with transaction.atomic():
-            Organization.objects.lock_tree_writes()
-            moved = Organization.objects.filter(pk=request.POST.get("cut_item")).first()
-            old_parent = moved.parent if moved else None
-            response = super()._move_node(request)
-            if moved is not None and response.content.startswith(b"OK"):
-                moved.refresh_from_db()
-                target = Organization.objects.filter(pk=request.POST.get("pasted_on")).first()
-                history_record(
-                    model=Organization,
-                    pks=[moved.pk],
-                    comment=_move_note(
-                        old_parent, moved.parent, request.POST.get("position"), target
-                    ),
-                    user=request.user,
+        """django-mptt's drag and drop, through `organization_move` (which records it in the
+        history), with django-mptt's answers: its script reloads the page whatever the answer,
+        which shows the message."""
+        position = request.POST.get("position")
+        if position not in MOVE_POSITIONS:
+            self.message_user(
+                request, gettext("Did not understand moving instruction."), level=messages.ERROR
+            )
+            return HttpResponse("FAIL, unknown instruction.")
+        queryset = self.get_queryset(request)
+        try:
+            cut_item = queryset.get(pk=request.POST.get("cut_item"))
+            pasted_on = queryset.get(pk=request.POST.get("pasted_on"))
+        except (Organization.DoesNotExist, TypeError, ValueError):
+            self.message_user(
+                request, gettext("Objects have disappeared, try again."), level=messages.ERROR
+            )
+            return HttpResponse("FAIL, invalid objects.")
+        if not self.has_change_permission(request, cut_item):
+            self.message_user(request, gettext("No permission"), level=messages.ERROR)
+            return HttpResponse("FAIL, no permission.")
+        try:
+            with transaction.atomic():  # the log entry goes with the move
+                before = self.get_data_before_update(request, cut_item, pasted_on)
+                note = organization_move(
+                    organization=cut_item, target=pasted_on, position=position, user=request.user
                 )
-            return response
-
-
-def _move_note(old_parent, new_parent, position: str | None = None, target=None) -> str:
-    """“Moved from under “A” to under “B”.”, for the history list."""
-
-    def place(parent) -> str:
-        return f"under “{parent}”" if parent is not None else "the top level"
-
-    if getattr(old_parent, "pk", None) != getattr(new_parent, "pk", None):
-        return f"Moved from {place(old_parent)} to {place(new_parent)}."
-    side = {"left": "before", "right": "after"}.get(position or "")
-    still = place(new_parent) if new_parent is not None else "at the top level"
-    if side and target is not None:
-        return f"Moved {side} “{target}”, still {still}."
-    return f"Moved within {place(new_parent)}."
+                self.log_change(
+                    request,
+                    cut_item,
+                    self.get_move_node_change_message(request, cut_item, pasted_on, before),
+                )
+                if is_active():  # the changelist's revision: where it went, not which fields
+                    set_comment(note)
+        except ValidationError as refused:
+            self.message_user(request, " ".join(refused.messages), level=messages.ERROR)
+            return HttpResponse("FAIL, invalid move.")
+        self.message_user(request, gettext("%s has been successfully moved.") % cut_item)
+        return HttpResponse("OK, moved.")
 
 
 @admin.register(Kind)

@@ -457,6 +457,7 @@ class RestorePlan:
     deletes: list[models.Model]
     comes_back: list[Version] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)  # `describe()`, taken before the writes
+    state: str = ""  # `history_fingerprint` of the record before the restore
 
     def describe(self) -> list[str]:
         """Plain sentences for the preview: what will be deleted, what comes back."""
@@ -625,18 +626,47 @@ def _refusals(plan: RestorePlan) -> list[str]:
     return problems
 
 
-def history_restore(*, version: Version) -> RestorePlan:
+def record_lock(*, model: type[models.Model], pk=None) -> None:
+    """Hold the record `pk` of `model` until the transaction ends, so that what is checked now
+    (its state, its parent) is what the write that follows finds. Organizations, new ones
+    included: the tree lock, which every tree write takes first (a row lock here and the tree
+    lock there would deadlock)."""
+    if model is Organization:
+        Organization.objects.lock_tree_writes()
+    elif pk is not None:
+        list(model._base_manager.select_for_update().filter(pk=pk).values_list("pk"))
+
+
+def history_restore(
+    *,
+    version: Version,
+    opened_state: str | None = None,
+    also: Iterable[tuple[type[models.Model], str]] = (),
+) -> RestorePlan:
     """Write `version`'s record back as it was, with what it owned then; delete what it owns
     now and did not own then; touch nothing else. Repairs the trees involved. Raises
     ValidationError, with nothing written, when the version cannot be restored (a record it
     points to was deleted, or the restored parent would be inside the organization).
 
+    `opened_state` is the record's `history_fingerprint` (with `also`) when its restore was
+    previewed: if someone changed the record since, the preview no longer says what restoring
+    deletes and brings back, and nothing is restored. The plan's `state` is the fingerprint
+    taken now, for a preview to carry.
+
     Runs in the caller's transaction if there is one (the admin's preview rolls it back)."""
     with transaction.atomic():
         model = version._model
-        if model is Organization:
-            Organization.objects.lock_tree_writes()
+        record_lock(model=model, pk=version.object_id)
+        state = history_fingerprint(model=model, pk=version.object_id, also=also)
+        if opened_state and opened_state != state:
+            raise ValidationError(
+                f"“{version.object_repr}” was changed by someone else after you opened "
+                "this preview, so nothing was restored: the preview no longer says what "
+                "restoring would delete and bring back. Open the version again and "
+                "check its preview."
+            )
         plan = history_plan(version=version)
+        plan.state = state
         problems = _refusals(plan)
         if problems:
             raise ValidationError(problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import reversion
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
@@ -20,17 +21,24 @@ SEED_ROOTS = ("cppcc-national-committee", "npcsc")
 MOVE_POSITIONS = ("first-child", "last-child", "left", "right")
 
 
-def organization_move(*, organization: Organization, target: Organization, position: str) -> None:
+def organization_move(
+    *, organization: Organization, target: Organization, position: str, user=None
+) -> str:
     """Move `organization` (with its subtree) relative to `target`: under it as `first-child`
-    or `last-child`, or beside it as `left`/`right` sibling. Refuses a move under itself."""
+    or `last-child`, or beside it as `left`/`right` sibling. Refuses a move under itself.
+
+    The move is recorded in the history here, with where it went in words (also returned), so
+    that every caller (the admin's drag and drop, scripts, tests) leaves the same trace: in
+    the caller's revision if one is open, else as a revision of its own."""
     if position not in MOVE_POSITIONS:
         raise ValidationError(f"Unknown position “{position}”; use one of {MOVE_POSITIONS}.")
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
-        organization.refresh_from_db()
-        target.refresh_from_db()
+        _refresh(organization)
+        _refresh(target)
         if target.pk == organization.pk:
             raise ValidationError(f"“{organization}” cannot be moved relative to itself.")
+        old_parent = organization.parent
         new_parent = target if position.endswith("child") else target.parent
         if new_parent is not None and (
             new_parent.pk == organization.pk or new_parent.is_descendant_of(organization)
@@ -42,6 +50,33 @@ def organization_move(*, organization: Organization, target: Organization, posit
             organization.move_to(target, position)
         except InvalidMove as error:
             raise ValidationError(str(error)) from error
+        organization.refresh_from_db()
+        note = organization_move_note(
+            old_parent=old_parent, new_parent=organization.parent, position=position, target=target
+        )
+        _record(organization, comment=note, user=user)
+        return note
+
+
+def organization_move_note(
+    *,
+    old_parent: Organization | None,
+    new_parent: Organization | None,
+    position: str | None = None,
+    target: Organization | None = None,
+) -> str:
+    """“Moved from under “A” to under “B”.”, for the history list."""
+
+    def place(parent) -> str:
+        return f"under “{parent}”" if parent is not None else "the top level"
+
+    if getattr(old_parent, "pk", None) != getattr(new_parent, "pk", None):
+        return f"Moved from {place(old_parent)} to {place(new_parent)}."
+    side = {"left": "before", "right": "after"}.get(position or "")
+    still = place(new_parent) if new_parent is not None else "at the top level"
+    if side and target is not None:
+        return f"Moved {side} “{target}”, still {still}."
+    return f"Moved within {place(new_parent)}."
 
 
 def organization_delete_blockers(organization: Organization) -> list[str]:
@@ -70,12 +105,45 @@ def organization_delete(*, organization: Organization) -> None:
     """
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
+        # django-mptt closes the gap of a node it cannot find with the nested-set values the
+        # instance was loaded with: one deleted by someone else meanwhile would corrupt the tree.
+        _refresh(organization)
         blockers = organization_delete_blockers(organization)
         if blockers:
             raise ValidationError(
                 f"“{organization}” still has {', '.join(blockers)}; move or delete them first."
             )
         organization.delete()
+
+
+def organization_delete_many(*, organizations: Iterable[Organization]) -> int:
+    """Delete all of `organizations` or none (see `organization_delete`): if any of them still
+    has sub-units, posts or lineage, nothing is deleted and the refusal names each of them.
+    Returns how many were deleted."""
+    with transaction.atomic():
+        Organization.objects.lock_tree_writes()
+        organizations = list(organizations)
+        for organization in organizations:
+            _refresh(organization)
+        refusals = [
+            f"Not deleted: “{organization}” still has {', '.join(blockers)}."
+            for organization in organizations
+            if (blockers := organization_delete_blockers(organization))
+        ]
+        if refusals:
+            raise ValidationError(refusals)
+        for organization in organizations:
+            organization_delete(organization=organization)
+        return len(organizations)
+
+
+def _refresh(organization: Organization, *, field: str | None = None) -> None:
+    """Reload `organization`, loaded before the tree lock (by a form, say), as it is now."""
+    try:
+        organization.refresh_from_db()
+    except Organization.DoesNotExist:
+        message = f"“{organization}” was deleted by someone else meanwhile."
+        raise ValidationError({field: message} if field else message) from None
 
 
 def seed_load() -> bool:
@@ -111,16 +179,67 @@ def seed_load() -> bool:
     return True
 
 
-def organization_add(*, parent: Organization | None, **fields) -> Organization:
-    """Create an organization as the last child of `parent` (or as a new top-level body)."""
+def organization_add(*, organization: Organization, user=None) -> Organization:
+    """Create `organization` (unsaved, with its fields set: a form's instance) as the last child
+    of its parent, or as a new top-level body.
+
+    Recorded in the history: in the caller's revision if one is open (the admin's, which adds
+    the rows its inlines save next, and writes its own comment), else as a revision of its own
+    with the comment "Added."."""
     with transaction.atomic():
         Organization.objects.lock_tree_writes()
-        if parent is not None:
-            parent.refresh_from_db()
-        organization = Organization(parent=parent, **fields)
+        if organization.parent is not None:
+            _refresh(organization.parent, field="parent")
         organization.full_clean()
         organization.save()
+        _record(organization, comment="Added.", user=user)
         return organization
+
+
+def organization_update(*, organization: Organization, user=None) -> str:
+    """Save `organization` as edited (a form's instance). If its parent changed, it moves with
+    its subtree to the last place under the new parent; a parent inside it is refused. Returns
+    the history note of the move (“Moved from under “A” to under “B”.”), or "" if it stayed.
+
+    Recorded in the history like `organization_add`, with the note (or "Changed.") as the
+    revision's comment."""
+    with transaction.atomic():
+        Organization.objects.lock_tree_writes()
+        # The instance was loaded before the lock: take its place in the tree as it is now.
+        current = Organization.objects.filter(pk=organization.pk).first()
+        if current is None:
+            raise ValidationError(f"“{organization}” was deleted by someone else meanwhile.")
+        if organization.parent is not None:
+            _refresh(organization.parent, field="parent")
+        organization.full_clean()
+        note = ""
+        if current.parent_id != organization.parent_id:
+            note = organization_move_note(
+                old_parent=current.parent, new_parent=organization.parent
+            )
+            if organization.parent is None:
+                current.move_to(None)  # a top-level body of its own, after the others
+            else:
+                current.move_to(organization.parent, "last-child")
+            current.refresh_from_db()
+        for name in _TREE_FIELDS:
+            setattr(organization, name, getattr(current, name))
+        # django-mptt moves a node whose parent differs from the one it was loaded with: it
+        # was moved just now (or by someone else before), so the save must not move it again.
+        Organization._mptt_meta.update_mptt_cached_fields(organization)
+        organization.save()
+        _record(organization, comment=note or "Changed.", user=user)
+        return note
+
+
+_TREE_FIELDS = ("tree_id", "lft", "rght", "level")
+
+
+def _record(organization: Organization, *, comment: str, user) -> None:
+    if reversion.is_active():  # the save added it to the caller's revision
+        reversion.set_comment(comment)
+        return
+    history_record(model=Organization, pks=[organization.pk], comment=comment, user=user)
 
 
 def organization_tree_repair(

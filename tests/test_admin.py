@@ -5,15 +5,20 @@ import re
 from html import unescape
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from reversion.models import Version
 
+from registry import admin as admin_module
 from registry.admin import OrganizationAdmin
 from registry.models import Organization, Post
+from registry.services import organization_delete, organization_move
 
-from .conftest import admin_drag, admin_form_data, assert_tree_valid, tree_snapshot
+from .conftest import admin_drag, admin_form_data, admin_submit, assert_tree_valid, tree_snapshot
 
 CHANGELIST = "/admin/registry/organization/"
 INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
@@ -312,3 +317,165 @@ def test_an_unchanged_form_sent_by_a_browser_keeps_the_stored_line_breaks(editor
         == 302
     )
     assert Organization.objects.get(pk="npcsc-go-research-office").history == edited
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def _drag(client, cut_item: str, pasted_on: str, position: str):
+    return client.post(
+        CHANGELIST,
+        {"cmd": "move_node", "cut_item": cut_item, "pasted_on": pasted_on, "position": position},
+    )
+
+
+def test_a_drag_and_drop_move_is_logged_and_recorded_and_answers_as_django_mptt(
+    editor_client, seeded
+):
+    response = _drag(
+        editor_client, "npcsc-go-trade-union", "npcsc-go-personnel-bureau", "first-child"
+    )
+    assert response.content == b"OK, moved."
+    assert _messages(response) == ["Trade Union of the NPCSC has been successfully moved."]
+    assert _children("npcsc-go-personnel-bureau") == ["npcsc-go-trade-union"]
+    entry = LogEntry.objects.get(object_id="npcsc-go-trade-union")
+    assert entry.get_change_message() == "Changed parent, lft, rght and level."
+    version = Version.objects.get_for_object_reference(Organization, "npcsc-go-trade-union")[0]
+    assert version.field_dict["parent_id"] == "npcsc-go-personnel-bureau"
+    assert version.revision.comment == (
+        f"Moved from under “{Organization.objects.get(pk='npcsc-general-office')}” "
+        "to under “Personnel Bureau”."
+    )
+    assert version.revision.user.username == "editor"
+    assert_tree_valid()
+
+
+@pytest.mark.parametrize(
+    ("cut_item", "pasted_on", "position", "answer", "message"),
+    [
+        (
+            "npcsc-general-office",
+            "npcsc-go-research-office",
+            "last-child",
+            b"FAIL, invalid move.",
+            "“NPCSC General Office” cannot be moved under “Research Office”, which is inside it.",
+        ),
+        (
+            "npcsc-go-trade-union",
+            "npcsc-go-trade-union",
+            "left",
+            b"FAIL, invalid move.",
+            "“Trade Union of the NPCSC” cannot be moved relative to itself.",
+        ),
+        (
+            "npcsc-go-trade-union",
+            "npcsc-go-secretariat",
+            "inside",
+            b"FAIL, unknown instruction.",
+            "Did not understand moving instruction.",
+        ),
+        (
+            "npcsc-go-trade-union",
+            "no-such-unit",
+            "left",
+            b"FAIL, invalid objects.",
+            "Objects have disappeared, try again.",
+        ),
+    ],
+)
+def test_a_refused_drag_and_drop_says_why_and_leaves_no_trace(
+    editor_client, seeded, cut_item, pasted_on, position, answer, message
+):
+    Organization.objects.filter(pk="npcsc-general-office").update(name="NPCSC General Office")
+    before = tree_snapshot(), Version.objects.count(), LogEntry.objects.count()
+    response = _drag(editor_client, cut_item, pasted_on, position)
+    assert response.content == answer
+    assert _messages(response) == [message]
+    assert (tree_snapshot(), Version.objects.count(), LogEntry.objects.count()) == before
+
+
+def test_viewers_cannot_drag_and_drop(viewer_client, seeded):
+    before = tree_snapshot()
+    response = _drag(viewer_client, "npcsc-go-trade-union", "npcsc-go-secretariat", "left")
+    assert response.content == b"FAIL, no permission."
+    assert tree_snapshot() == before
+
+
+def _just_before_the_tree_lock(monkeypatch, write) -> None:
+    """Run `write` as another curator's request whose commit lands just before this request
+    takes the tree lock (the moment a second process would find it)."""
+    locked = admin_module.record_lock
+
+    def other_write_first(**kwargs):
+        monkeypatch.setattr(admin_module, "record_lock", locked)
+        write()
+        locked(**kwargs)
+
+    monkeypatch.setattr(admin_module, "record_lock", other_write_first)
+
+
+def test_an_add_under_a_parent_deleted_meanwhile_is_refused_on_the_form(
+    editor_client, seeded, monkeypatch
+):
+    parent = "npcsc-go-trade-union"
+    _just_before_the_tree_lock(
+        monkeypatch, lambda: organization_delete(organization=Organization.objects.get(pk=parent))
+    )
+    response = editor_client.post(
+        f"{CHANGELIST}add/",
+        {"id": "npcsc-go-late", "name": "Late", "parent": parent, "kind": "internal-department"}
+        | _empty_inlines(),
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["parent"]
+    assert not Organization.objects.filter(pk__in=[parent, "npcsc-go-late"]).exists()
+    assert_tree_valid()
+
+
+def test_a_new_parent_moved_inside_the_unit_meanwhile_is_refused_on_the_form(
+    editor_client, seeded, monkeypatch
+):
+    unit, new_parent = "npcsc-go-research-office", "npcsc-go-trade-union"
+    _just_before_the_tree_lock(
+        monkeypatch,
+        lambda: organization_move(
+            organization=Organization.objects.get(pk=new_parent),
+            target=Organization.objects.get(pk=unit),
+            position="last-child",
+        ),
+    )
+    versions = Version.objects.get_for_object_reference(Organization, unit)
+    before = versions.count()
+    response = admin_submit(editor_client, f"{CHANGELIST}{unit}/change/", parent=new_parent)
+    assert response.status_code == 200
+    assert (
+        "so it cannot become its parent" in response.context["adminform"].form.errors["parent"][0]
+    )
+    assert Organization.objects.get(pk=unit).parent_id == "npcsc-general-office"
+    assert versions.count() == before
+    assert_tree_valid()
+
+
+def test_a_delete_that_finds_a_sub_unit_added_meanwhile_is_refused_with_a_message(
+    editor_client, seeded, monkeypatch, make_org
+):
+    unit = "npcsc-go-trade-union"
+    checked = OrganizationAdmin.get_deleted_objects
+
+    def sub_unit_added_after_the_check(self, objs, request):
+        found = checked(self, objs, request)
+        make_org("New sub-unit", parent=Organization.objects.get(pk=unit), id="late-sub-unit")
+        return found
+
+    monkeypatch.setattr(OrganizationAdmin, "get_deleted_objects", sub_unit_added_after_the_check)
+    response = editor_client.post(f"{CHANGELIST}{unit}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{CHANGELIST}{unit}/change/"
+    assert _messages(response) == [
+        "“Trade Union of the NPCSC” still has 1 sub-unit; move or delete them first."
+    ]
+    # Nothing was deleted (the other curator's sub-unit, written inside this request's
+    # transaction here, went with its rollback).
+    assert Organization.objects.filter(pk=unit).exists()
+    assert_tree_valid()

@@ -1,10 +1,11 @@
 """Several curators at once on the SQLite default: a database file, as `make run` serves it.
 
-Four processes curate through the admin's own views (adds, edits, drag-and-drop moves, deletes
-and writes that must be refused) while a fifth imports a CSV file of a few thousand
-organizations with `manage.py import_registry` and a sixth reads public pages. Writers must wait
-for each other instead of failing with "database is locked", and readers must never be blocked
-(config/settings/base.py: BEGIN IMMEDIATE, a busy timeout, WAL). Afterwards the tree must be
+Four processes curate through the admin's own views (adds, edits, changes of parent,
+drag-and-drop moves, deletes, reverts, recovers and writes that must be refused) while a fifth
+imports a CSV file of a few thousand organizations with `manage.py import_registry` and a sixth
+reads public pages. Writers must wait for each other instead of failing with "database is
+locked", and readers must never be blocked (config/settings/base.py: BEGIN IMMEDIATE, a busy
+timeout, WAL). Afterwards the tree must be
 valid (a rebuild changes nothing), every successful add present unless it was deleted, every
 successful edit kept, and every refused write traceless.
 
@@ -27,6 +28,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test import Client
+from reversion.models import Version
 
 from registry.models import Organization
 from registry.roles import EDITORS
@@ -37,6 +39,8 @@ from .csvtools import export_text, parse, write
 CHANGELIST = "/admin/registry/organization/"
 INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
 CURATORS = 4
+OPERATIONS = ("add", "add", "edit", "reparent", "move", "move", "delete", "revert", "recover")
+OPERATIONS += ("refused",)
 OPERATIONS_EACH = 75
 IMPORT_ROWS = 5000
 PUBLIC_URLS = (
@@ -123,7 +127,7 @@ def _random_pk(rng: random.Random, **filters) -> str | None:
 def _curator(index: int, path: Path, started, results) -> None:
     """Random admin writes; every outcome is logged for the parent to check."""
     log = {"added": [], "deleted": [], "refused_adds": [], "edits": {}, "refused_edits": []}
-    log |= {"ok": 0, "refused": 0, "errors": []}
+    log |= {"ok": 0, "refused": 0, "restored": 0, "errors": []}
     try:
         _use_file(path)
         client = _editor_client()
@@ -133,9 +137,15 @@ def _curator(index: int, path: Path, started, results) -> None:
         return
     started.set()
     rng = random.Random(index)
+    present: set[str] = set()  # this curator's units, as its own successful writes left them
     for number in range(OPERATIONS_EACH):
-        operation = rng.choice(["add", "add", "edit", "move", "move", "delete", "refused"])
-        mine = [pk for pk in log["added"] if pk not in log["deleted"]]
+        operation = rng.choice(OPERATIONS)
+        mine = sorted(present)
+        gone = sorted(set(log["deleted"]) - present)
+        if (operation in ("edit", "reparent", "delete", "revert") and not mine) or (
+            operation == "recover" and not gone
+        ):
+            operation = "add"  # nothing of its own to work on yet
         try:
             if operation == "add":
                 new_id = f"w{index}-{number}"
@@ -151,6 +161,7 @@ def _curator(index: int, path: Path, started, results) -> None:
                 )
                 if response.status_code == 302:
                     log["added"].append(new_id)
+                    present.add(new_id)
                 elif response.status_code == 200:  # e.g. its parent was deleted meanwhile
                     log["refused_adds"].append(new_id)
                     log["refused"] += 1
@@ -158,8 +169,6 @@ def _curator(index: int, path: Path, started, results) -> None:
                 else:
                     raise AssertionError(f"add answered {response.status_code}")
             elif operation == "edit":
-                if not mine:
-                    continue
                 pk = rng.choice(mine)
                 url = f"{CHANGELIST}{pk}/change/"
                 page = client.get(url)
@@ -174,6 +183,37 @@ def _curator(index: int, path: Path, started, results) -> None:
                     continue
                 else:
                     raise AssertionError(f"edit answered {response.status_code}")
+            elif operation == "reparent":  # the change form, with a new parent
+                url = f"{CHANGELIST}{rng.choice(mine)}/change/"
+                page = client.get(url)
+                assert page.status_code == 200, f"change form answered {page.status_code}"
+                response = client.post(url, admin_form_data(page) | {"parent": _random_pk(rng)})
+                if response.status_code == 200:  # under its own descendant, or stale
+                    log["refused"] += 1
+                    continue
+                assert response.status_code == 302, f"reparent answered {response.status_code}"
+            elif operation in ("revert", "recover"):
+                if operation == "revert":
+                    pk = rng.choice(mine)
+                    versions = list(Version.objects.get_for_object_reference(Organization, pk))
+                    version = rng.choice(versions)
+                    url = f"{CHANGELIST}{pk}/history/{version.pk}/"
+                else:
+                    pk = rng.choice(gone)
+                    version = Version.objects.get_for_object_reference(Organization, pk).first()
+                    url = f"{CHANGELIST}recover/{version.pk}/"
+                page = client.get(url)  # the preview, rolled back
+                if page.status_code == 302:  # refused at once: e.g. its parent was deleted
+                    log["refused"] += 1
+                    continue
+                response = client.post(url, admin_form_data(page))
+                if response.status_code != 302 or response["Location"] != CHANGELIST:
+                    assert response.status_code in (200, 302), f"{operation}: {response}"
+                    log["refused"] += 1  # changed since the preview, or refused
+                    continue
+                present.add(pk)
+                log["edits"][pk] = version.field_dict["location"]
+                log["restored"] += 1
             elif operation == "move":
                 answer = admin_drag(
                     client,
@@ -186,12 +226,11 @@ def _curator(index: int, path: Path, started, results) -> None:
                     continue
                 assert answer == b"OK, moved.", answer
             elif operation == "delete":
-                if not mine:
-                    continue
                 victim = rng.choice(mine)
                 response = client.post(f"{CHANGELIST}{victim}/delete/", {"post": "yes"})
                 if response.status_code == 302:
                     log["deleted"].append(victim)
+                    present.discard(victim)
                 elif response.status_code == 200:  # another curator put a unit under it
                     log["refused"] += 1
                     continue
@@ -215,6 +254,7 @@ def _curator(index: int, path: Path, started, results) -> None:
             log["ok"] += 1
         except Exception as error:  # reported to the parent, which fails the test
             log["errors"].append(f"{operation}: {error!r}")
+    log["present"] = sorted(present)
     connections.close_all()
     results.put(log)
 
@@ -317,7 +357,7 @@ def test_curators_an_import_and_readers_at_once_on_a_sqlite_file(registry_file, 
     for process in (*curators, importer):
         process.start()
     reader.start()
-    logs = [results.get(timeout=240) for _ in (*curators, importer)]
+    logs = [results.get(timeout=600) for _ in (*curators, importer)]  # a guard against a hang
     stop.set()
     logs.append(results.get(timeout=60))
     elapsed = time.perf_counter() - begun
@@ -336,7 +376,7 @@ def test_curators_an_import_and_readers_at_once_on_a_sqlite_file(registry_file, 
     present = set(Organization.objects.filter(pk__startswith="w").values_list("pk", flat=True))
     added = {pk for log in curator_logs for pk in log["added"]}
     deleted = {pk for log in curator_logs for pk in log["deleted"]}
-    assert present == added - deleted
+    assert present == {pk for log in curator_logs for pk in log["present"]}
     assert not present & {pk for log in curator_logs for pk in log["refused_adds"]}
     for log in curator_logs:
         for pk, location in log["edits"].items():
@@ -357,7 +397,9 @@ def test_curators_an_import_and_readers_at_once_on_a_sqlite_file(registry_file, 
         f"\nSQLite stress test: {CURATORS} curators, {writes} admin writes "
         f"({sum(log['ok'] for log in curator_logs)} done, "
         f"{sum(log['refused'] for log in curator_logs)} refused as invalid), "
-        f"{len(added)} adds, {len(deleted)} deletes; an import of {IMPORT_ROWS} rows "
+        f"{len(added)} adds, {len(deleted)} deletes, "
+        f"{sum(log['restored'] for log in curator_logs)} reverts and recovers; "
+        f"an import of {IMPORT_ROWS} rows "
         f"in {import_log['ended'] - import_log['began']:.1f} s; "
         f"{reader_log['reads']} public reads ({len(during_import)} during the import); "
         f"{elapsed:.1f} s in all; tree valid"
