@@ -1,7 +1,7 @@
 """A synthetic registry of any size, the same for a given seed: for benchmarks and demo data.
 
 `organization_rows(count, seed)` yields an organizations CSV (the header, then `count` rows; the
-columns are `imports.ORGANIZATION_COLUMNS`) shaped like the real registry at scale:
+columns are `schema.ORGANIZATIONS.columns`) shaped like the real registry at scale:
 
 - many top-level bodies whose tree sizes are heavy-tailed (most trees small, a few with
   thousands of units), at most six levels deep (levels 0 to 5);
@@ -37,8 +37,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from registry import schema
 from registry.csvcodec import dump_list
-from registry.imports import ORGANIZATION_COLUMNS, POST_COLUMNS
 
 T = TypeVar("T")
 
@@ -333,7 +333,7 @@ def organization_rows(count: int, seed: int) -> Iterator[list[str]]:
     give the same rows."""
     if count < 0:
         raise ValueError("count must not be negative.")
-    yield list(ORGANIZATION_COLUMNS)
+    yield list(schema.ORGANIZATIONS.columns)
     yield from _Generator(seed).rows(count)
 
 
@@ -514,7 +514,7 @@ class _Generator:
             "predecessors": dump_list(self._predecessors()) if dice.chance(0.04) else "",
         }
         self.earlier.append(unit.id)
-        return [cells[column] for column in ORGANIZATION_COLUMNS]
+        return [cells[column] for column in schema.ORGANIZATIONS.columns]
 
     def _other_names(
         self, unit: _Unit, parent: _Unit | None, position: int
@@ -716,10 +716,10 @@ def people(count: int, seed: int) -> Iterator[tuple[str, str, str]]:
 def post_rows(
     organizations: Iterable[tuple[str, int]], people_count: int, seed: int
 ) -> Iterator[list[str]]:
-    """The header, then posts CSV rows (`imports.POST_COLUMNS`) for `organizations`, given as
+    """The header, then posts CSV rows (`schema.POSTS.columns`) for `organizations`, given as
     (id, level): a head and some deputies for most units near the top, fewer further down, held
     by people `people(people_count, seed)` names. The same arguments give the same rows."""
-    yield list(POST_COLUMNS)
+    yield list(schema.POSTS.columns)
     if people_count < 1:
         return
     dice = _Dice(seed)
