@@ -1,7 +1,7 @@
 """A synthetic registry of any size, the same for a given seed: for benchmarks and demo data.
 
 `organization_rows(count, seed)` yields an organizations CSV (the header, then `count` rows; the
-columns are `schema.ORGANIZATIONS.columns`) shaped like the real registry at scale:
+columns are `schema.ORGANIZATIONS`) shaped like the real registry at scale:
 
 - many top-level bodies whose tree sizes are heavy-tailed (most trees small, a few with
   thousands of units), at most six levels deep (levels 0 to 5);
@@ -37,13 +37,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from registry import schema
 from registry.csvcodec import dump_list
+from registry.schema import ORGANIZATIONS, POSTS, Dataset
 
 T = TypeVar("T")
 
 DEEPEST_LEVEL = 5  # six levels: a top-level body is level 0
-ID_LENGTH = 100  # Organization.id max_length
+ID_LENGTH = ORGANIZATIONS["id"].limit
 LAST_YEAR = 2024  # dates run to the end of this year; a unit dissolves after its formation year
 
 # The codes migration 0002 ships. Ranks run highest first.
@@ -333,7 +333,7 @@ def organization_rows(count: int, seed: int) -> Iterator[list[str]]:
     give the same rows."""
     if count < 0:
         raise ValueError("count must not be negative.")
-    yield list(schema.ORGANIZATIONS.columns)
+    yield list(ORGANIZATIONS.columns)
     yield from _Generator(seed).rows(count)
 
 
@@ -514,7 +514,7 @@ class _Generator:
             "predecessors": dump_list(self._predecessors()) if dice.chance(0.04) else "",
         }
         self.earlier.append(unit.id)
-        return [cells[column] for column in schema.ORGANIZATIONS.columns]
+        return _in_columns(ORGANIZATIONS, cells)
 
     def _other_names(
         self, unit: _Unit, parent: _Unit | None, position: int
@@ -716,10 +716,10 @@ def people(count: int, seed: int) -> Iterator[tuple[str, str, str]]:
 def post_rows(
     organizations: Iterable[tuple[str, int]], people_count: int, seed: int
 ) -> Iterator[list[str]]:
-    """The header, then posts CSV rows (`schema.POSTS.columns`) for `organizations`, given as
+    """The header, then posts CSV rows (`schema.POSTS`) for `organizations`, given as
     (id, level): a head and some deputies for most units near the top, fewer further down, held
     by people `people(people_count, seed)` names. The same arguments give the same rows."""
-    yield list(schema.POSTS.columns)
+    yield list(POSTS.columns)
     if people_count < 1:
         return
     dice = _Dice(seed)
@@ -733,17 +733,18 @@ def post_rows(
             holder = dice.between(0, len(ids) - 1)
             if holder not in holders:  # one holding per person and post
                 holders.append(holder)
-        yield [organization, head, "", "1", ids[holders[0]], "", "", "1", "", ""]
+        post = {"organization": organization, "post": head, "post_order": "1"}
+        yield _in_columns(POSTS, post | {"person": ids[holders[0]], "holder_order": "1"})
+        post = {"organization": organization, "post": deputy, "post_order": "2"}
+        post["post_plural"] = deputies_plural
         for order, holder in enumerate(holders[1:], start=1):
-            yield [
-                organization,
-                deputy,
-                deputies_plural,
-                "2",
-                ids[holder],
-                "",
-                "",
-                str(order),
-                "",
-                "",
-            ]
+            yield _in_columns(POSTS, post | {"person": ids[holder], "holder_order": str(order)})
+
+
+def _in_columns(dataset: Dataset, cells: dict[str, str]) -> list[str]:
+    """A row of `dataset` from its cells by column; a column the generator does not fill
+    (a field declared since) is empty."""
+    unknown = cells.keys() - dataset.by_column.keys()
+    if unknown:
+        raise ValueError(f"{dataset.name} has no column {', '.join(sorted(unknown))}")
+    return [cells.get(column, "") for column in dataset.columns]
