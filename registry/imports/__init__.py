@@ -230,8 +230,8 @@ def run_import(
             return report
         with transaction.atomic():
             write()
-            # A dry run does all the writes, then rolls them back to this savepoint.
-            transaction.set_rollback(dry_run)
+            if dry_run:  # all the writes done, then rolled back to this savepoint
+                transaction.set_rollback(True)
     report.applied = not dry_run
     return report
 
