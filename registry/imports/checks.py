@@ -11,8 +11,9 @@ import functools
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
@@ -31,10 +32,47 @@ IDENTIFIER = re.compile(identifier_validator.regex.pattern)
 # (int() reads them as numbers).
 NUMBER = re.compile(r"[0-9]+")
 
-# An organization's cells that are not lists: its id, its place in the tree (`parent`,
-# `order`) and its data fields.
-_PLAIN = tuple(f for f in ORGANIZATIONS if f.cell is not Cell.ITEMS)
-_ITEMS = tuple(f for f in ORGANIZATIONS if f.cell is Cell.ITEMS)
+
+def _invalid(validators: tuple, url: bool, value: str) -> str | None:
+    """Why the model's validators refuse `value`, or None: a file cannot store what the admin
+    refuses (a `javascript:` address would be shown as a link; a language tag with spaces).
+    Cached per key (`_Rule.of`): a registry cites a few hundred addresses thousands of times,
+    and URLValidator's expressions were a fifth of the row checks' time."""
+    for validator in validators:
+        try:
+            validator(value)
+        except ValidationError as error:
+            if url:
+                return "use a full http:// or https:// address"
+            return " ".join(error.messages)
+    return None
+
+
+# --- Organizations ----------------------------------------------------------------------------
+
+
+class _Rule(NamedTuple):
+    """One key of a JSON array cell's objects, as declared, read once."""
+
+    name: str
+    cell: Cell
+    required: bool
+    limit: int | None  # text and identifiers only: codes and dates have their own checks
+    choices: tuple[str, ...]
+    invalid: Callable[[str], str | None] | None  # the model's format rule for text, if any
+
+    @classmethod
+    def of(cls, key: Key) -> _Rule:
+        invalid = None
+        if key.cell is Cell.TEXT and any(
+            not isinstance(v, MaxLengthValidator) for v in key.validators
+        ):
+            url = isinstance(key.model_field, models.URLField)
+            invalid = functools.lru_cache(maxsize=4096)(
+                functools.partial(_invalid, tuple(key.validators), url)
+            )
+        limit = key.limit if key.cell in (Cell.TEXT, Cell.IDENTIFIER) else None
+        return cls(key.name, key.cell, key.required, limit, key.choices, invalid)
 
 
 def shown(value: str, limit: int = 100) -> str:
@@ -43,23 +81,17 @@ def shown(value: str, limit: int = 100) -> str:
     return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
 
 
-def stored_value(field: Field, value):
-    """A checked cell's value as its model field stores it: dates as text, an empty code of
-    a nullable link as NULL."""
-    if field.cell is Cell.DATE:
-        return str(value or "")
-    if field.cell is Cell.CODE and field.model_field.null:
-        return value or None
-    return value
-
-
 class RowChecker:
     """Collects a row's problems while converting its cells."""
 
-    def __init__(self, record: Record, problems: list[Problem]):
+    def __init__(
+        self, record: Record, problems: list[Problem], codes: Mapping[str, Iterable[str]]
+    ):
         self.record = record
         self.problems = problems
+        self.codes = codes  # the allowed codes of each code column
         self.ok = True
+        self.dates: dict[str, PartialDate | None] = {}  # the parsed dates, by column
 
     def fail(self, column: str, message: str) -> None:
         self.ok = False
@@ -68,22 +100,19 @@ class RowChecker:
     def cell(self, column: str) -> str:
         return self.record.values.get(column, "")
 
-    def value(self, field: Field, codes: Mapping[str, Iterable[str]]):
-        """The cell of `field`, checked and parsed as its declaration says (a PartialDate
-        for dates, an int for numbers, else the text); `codes` are the allowed codes of each
-        code column."""
-        column, required = field.column, not field.may_be_empty
-        if field.cell is Cell.TEXT:
-            return self.text(column, field.limit, required=required)
-        if field.cell is Cell.IDENTIFIER:
-            return self.identifier(column, required=required, limit=field.limit)
-        if field.cell is Cell.CODE:
-            return self.choice(column, codes[column], required=required)
-        if field.cell is Cell.DATE:
-            return self.date(column)
-        if field.cell is Cell.NUMBER:
-            return self.number(column)
-        raise ValueError(f"{column}: a {field.cell.value} cell is not a single value.")
+    def value(self, spec: _Plain) -> str | int | None:
+        """The cell of `spec`, checked and parsed as declared, as the model stores it."""
+        return spec.check(self, *spec.args)
+
+    def code(self, column: str, required: bool, null: bool) -> str | None:
+        """A code of the column's list; empty is stored as NULL where the field allows it."""
+        value = self.choice(column, self.codes[column], required=required)
+        return value or None if null else value
+
+    def stored_date(self, column: str) -> str:
+        """A partial date as stored (text); the parsed date is kept in `dates`."""
+        date = self.dates[column] = self.date(column)
+        return str(date or "")
 
     def unspaced(self, column: str, value: str, what: str = "") -> bool:
         """Codes, identifiers, numbers and dates are matched exactly: spaces around one are
@@ -97,7 +126,7 @@ class RowChecker:
             return False
         return True
 
-    def identifier(self, column: str, *, required: bool, limit: int | None) -> str:
+    def identifier(self, column: str, required: bool, limit: int | None) -> str:
         value = self.cell(column)
         if not value:
             if required:
@@ -114,7 +143,7 @@ class RowChecker:
             )
         return value
 
-    def text(self, column: str, limit: int | None, *, required: bool = False) -> str:
+    def text(self, column: str, limit: int | None, required: bool = False) -> str:
         """Free text, kept exactly as given (spaces included)."""
         value = self.cell(column)
         # Required text may not be blank (the admin refuses it too), but is otherwise kept
@@ -164,54 +193,62 @@ class RowChecker:
             return None
         return int(value)
 
-    def items(self, field: Field) -> list[tuple]:
+    def items(self, column: str, rules: tuple[_Rule, ...]) -> list[tuple]:
         """A JSON array cell: each object's values in the order of the declared keys, each
         checked as its key declares (limit, codes, validators, identifier, date)."""
-        column, keys = field.column, field.keys
+        if not self.cell(column):
+            return []
+        # Only the keys that have something to check are visited.
+        measured = [rule for rule in rules if rule.choices or rule.limit is not None]
+        formatted = [
+            (place, rule)
+            for place, rule in enumerate(rules)
+            if rule.cell in (Cell.DATE, Cell.IDENTIFIER) or rule.invalid is not None
+        ]
         checked = []
-        for index, item in enumerate(self._objects(column, keys), start=1):
-            for key in keys:
-                value = item[key.name]
-                # Codes are checked against their list, dates by their format: only text and
-                # identifiers have a length of their own to check.
-                limit = key.limit if key.cell in (Cell.TEXT, Cell.IDENTIFIER) else None
-                if key.cell is Cell.CODE and value and value not in key.choices:
+        for index, item in enumerate(self._objects(column, rules), start=1):
+            for rule in measured:
+                value = item[rule.name]
+                if rule.choices and value and value not in rule.choices:
                     self.fail(
                         column,
-                        f"item {index}: {key.name} “{value}” is not allowed; use one of: "
-                        f"{', '.join(key.choices)}.",
+                        f"item {index}: {rule.name} “{value}” is not allowed; use one of: "
+                        f"{', '.join(rule.choices)}.",
                     )
-                elif limit is not None and len(value) > limit:
+                elif rule.limit is not None and len(value) > rule.limit:
                     self.fail(
                         column,
-                        f"item {index}: “{key.name}”: {len(value)} characters long; the "
-                        f"limit is {limit}.",
+                        f"item {index}: “{rule.name}”: {len(value)} characters long; the "
+                        f"limit is {rule.limit}.",
                     )
-            checked.append(tuple(self._item_value(column, index, key, item) for key in keys))
+            values = list(item.values())  # in the order of the keys (`_objects`)
+            for place, rule in formatted:
+                if values[place]:
+                    values[place] = self._item_value(column, index, rule, item)
+            checked.append(tuple(values))
         return checked
 
-    def _item_value(self, column: str, index: int, key: Key, item: dict[str, str]) -> str:
-        """One key's value in an item, its format checked (dates written as stored)."""
-        value = item[key.name]
-        if not value or key.cell is Cell.CODE or (key.cell is Cell.TEXT and not _formats(key)):
-            return value
-        if not self.unspaced(column, value, f"item {index}: {key.name} "):
-            return "" if key.cell is Cell.DATE else value
-        if key.cell is Cell.DATE:
+    def _item_value(self, column: str, index: int, rule: _Rule, item: dict[str, str]) -> str:
+        """One key's (non-empty) value in an item, its format checked (dates written as
+        stored)."""
+        value, cell = item[rule.name], rule.cell
+        if not self.unspaced(column, value, f"item {index}: {rule.name} "):
+            return "" if cell is Cell.DATE else value
+        if cell is Cell.DATE:
             try:
                 return str(PartialDate.parse(value))
             except ValueError as error:
                 named = item[next(iter(item))]  # the item as its first key names it
-                self.fail(column, f"item {index}: {key.name} of {named}: {error}")
+                self.fail(column, f"item {index}: {rule.name} of {named}: {error}")
                 return ""
-        if key.cell is Cell.IDENTIFIER:
+        if cell is Cell.IDENTIFIER:
             if not IDENTIFIER.match(value):
                 self.fail(column, f"item {index}: “{value}” is not an identifier.")
-        elif rule := _invalid(key, value):
-            self.fail(column, f"item {index}: {key.name} “{shown(value)}” is not valid: {rule}")
+        elif reason := rule.invalid(value):
+            self.fail(column, f"item {index}: {rule.name} “{shown(value)}” is not valid: {reason}")
         return value
 
-    def _objects(self, column: str, keys: tuple[Key, ...]) -> list[dict[str, str]]:
+    def _objects(self, column: str, keys: tuple[_Rule, ...]) -> list[dict[str, str]]:
         """A JSON array of objects with the given keys, each value text ("" when absent or
         refused), required ones not blank."""
         names = [key.name for key in keys]
@@ -262,29 +299,39 @@ class RowChecker:
         return items
 
 
-@functools.cache
-def _formats(key: Key) -> bool:
-    """Whether the model gives the key's text a format (validators beyond its length)."""
-    return any(not isinstance(v, MaxLengthValidator) for v in key.validators)
+class _Plain(NamedTuple):
+    """A plain cell's declaration, read once into the check to call: the declaration's
+    properties are not free, and a file has hundreds of thousands of cells."""
+
+    column: str
+    name: str  # where the checked value goes: the model's attname for organizations
+    check: Callable[..., str | int | None]  # a RowChecker method, called with `args`
+    args: tuple
+
+    @classmethod
+    def of(cls, field: Field, name: str = "") -> _Plain:
+        column, required, limit = field.column, not field.may_be_empty, field.limit
+        null = field.model_field is not None and field.model_field.null
+        check, args = {
+            Cell.TEXT: (RowChecker.text, (column, limit, required)),
+            Cell.IDENTIFIER: (RowChecker.identifier, (column, required, limit)),
+            Cell.CODE: (RowChecker.code, (column, required, null)),
+            Cell.DATE: (RowChecker.stored_date, (column,)),
+            Cell.NUMBER: (RowChecker.number, (column,)),
+        }[field.cell]
+        return cls(column, name or column, check, args)
 
 
-@functools.lru_cache(maxsize=4096)
-def _invalid(key: Key, value: str) -> str | None:
-    """Why the model's validators for `key` refuse `value`, or None: a file cannot store what
-    the admin refuses (a `javascript:` address would be shown as a link; a language tag with
-    spaces). Cached: a registry cites a few hundred addresses thousands of times, and
-    URLValidator's expressions were a fifth of the row checks' time."""
-    for validator in key.validators:
-        try:
-            validator(value)
-        except ValidationError as error:
-            if isinstance(key.model_field, models.URLField):
-                return "use a full http:// or https:// address"
-            return " ".join(error.messages)
-    return None
-
-
-# --- Organizations ----------------------------------------------------------------------------
+# An organization's identity and place in the tree, its data fields (by attname, as stored),
+# and its list cells.
+_ID, _PARENT, _ORDER = (_Plain.of(ORGANIZATIONS[column]) for column in ("id", "parent", "order"))
+_DATA = tuple(_Plain.of(f, f.attname) for f in DATA_FIELDS)
+_ITEMS = tuple(
+    (f.column, tuple(_Rule.of(key) for key in f.keys))
+    for f in ORGANIZATIONS
+    if f.cell is Cell.ITEMS
+)
+_POSTS = tuple(_Plain.of(f) for f in POSTS)
 
 
 @dataclass
@@ -306,7 +353,7 @@ def organization_codes() -> dict[str, set[str]]:
     """The codes each code column allows: the rows of the table its field links to."""
     return {
         f.column: set(f.model_field.related_model.objects.values_list("pk", flat=True))
-        for f in _PLAIN
+        for f in ORGANIZATIONS
         if f.cell is Cell.CODE
     }
 
@@ -314,18 +361,19 @@ def organization_codes() -> dict[str, set[str]]:
 def check_organization(
     record: Record, index: int, problems: list[Problem], codes: Mapping[str, set[str]]
 ) -> CheckedOrganization | None:
-    row = RowChecker(record, problems)
-    values = {f.column: row.value(f, codes) for f in _PLAIN}
-    formed, dissolved = values["formed"], values["dissolved"]
+    row = RowChecker(record, problems, codes)
+    organization_id, parent, order = row.value(_ID), row.value(_PARENT), row.value(_ORDER)
+    fields = {spec.name: spec.check(row, *spec.args) for spec in _DATA}
+    formed, dissolved = row.dates["formed"], row.dates["dissolved"]
     if formed and dissolved and dissolved.is_before(formed):
         row.fail(
             "dissolved",
             f"the dissolution date ({dissolved.display()}) is before the formation date "
             f"({formed.display()}).",
         )
-    if values["id"] and values["parent"] == values["id"]:
+    if organization_id and parent == organization_id:
         row.fail("parent", "an organization cannot be its own parent.")
-    items = {f.column: row.items(f) for f in _ITEMS}
+    items = {column: row.items(column, rules) for column, rules in _ITEMS}
 
     seen = set()
     for name_type, name, _ in items["other_names"]:
@@ -335,7 +383,7 @@ def check_organization(
     if len(set(items["sources"])) != len(items["sources"]):
         row.fail("sources", "the same source and locator are listed twice.")
     predecessors = items["predecessors"]
-    if any(predecessor == values["id"] for predecessor, _, _ in predecessors):
+    if any(predecessor == organization_id for predecessor, _, _ in predecessors):
         row.fail("predecessors", "an organization cannot be its own predecessor.")
     if len({p[0] for p in predecessors}) != len(predecessors):
         row.fail("predecessors", "a predecessor is listed twice.")
@@ -347,10 +395,10 @@ def check_organization(
     return CheckedOrganization(
         where=record.where,
         index=index,
-        id=values["id"],
-        parent=values["parent"],
-        order=values["order"],
-        fields={f.attname: stored_value(f, values[f.column]) for f in DATA_FIELDS},
+        id=organization_id,
+        parent=parent,
+        order=order,
+        fields=fields,
         items={column: tuple(listed) for column, listed in items.items()},
     )
 
@@ -381,15 +429,15 @@ class Holder:
 
 
 def check_holder(record: Record, problems: list[Problem], organizations: set) -> Holder | None:
-    row = RowChecker(record, problems)
-    values = {f.column: row.value(f, {}) for f in POSTS}
+    row = RowChecker(record, problems, {})
+    values = {spec.column: spec.check(row, *spec.args) for spec in _POSTS}
     organization = values["organization"]
     if organization and IDENTIFIER.match(organization) and organization not in organizations:
         row.fail(
             "organization",
             f"unknown organization “{organization}”: import it first (organizations file).",
         )
-    start, end = values["start"], values["end"]
+    start, end = row.dates["start"], row.dates["end"]
     if start and end and end.is_before(start):
         row.fail("end", f"the end ({end.display()}) is before the start ({start.display()}).")
     if values["person_name"] and not values["person_name"].strip():
@@ -398,11 +446,7 @@ def check_holder(record: Record, problems: list[Problem], organizations: set) ->
         values["person_name"] or values["person_name_zh"] or start or end
     ):
         row.fail("person", "empty, but the row gives a name or dates for a holder.")
-    if not row.ok:
-        return None
-    return Holder(
-        where=record.where, **{f.column: stored_value(f, values[f.column]) for f in POSTS}
-    )
+    return Holder(record.where, **values) if row.ok else None
 
 
 def same_names(
