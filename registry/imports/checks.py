@@ -48,9 +48,6 @@ def _invalid(validators: tuple, url: bool, value: str) -> str | None:
     return None
 
 
-# --- Organizations ----------------------------------------------------------------------------
-
-
 class _Rule(NamedTuple):
     """One key of a JSON array cell's objects, as declared, read once."""
 
@@ -322,8 +319,11 @@ class _Plain(NamedTuple):
         return cls(column, name or column, check, args)
 
 
+# --- Organizations ----------------------------------------------------------------------------
+
+
 # An organization's identity and place in the tree, its data fields (by attname, as stored),
-# and its list cells.
+# and its list cells; a posts row's cells.
 _ID, _PARENT, _ORDER = (_Plain.of(ORGANIZATIONS[column]) for column in ("id", "parent", "order"))
 _DATA = tuple(_Plain.of(f, f.attname) for f in DATA_FIELDS)
 _ITEMS = tuple(
