@@ -28,7 +28,7 @@ DETECTED_ENCODINGS = ("utf-8", "gb18030")
 # Python's csv module refuses cells over 131,072 characters by default, but the admin accepts
 # any length in the free-text fields (TextField), so an export could not be imported back. A
 # cell can never be longer than its file, which is in memory whole anyway; the limits that
-# matter are the models', checked per column with the line and column (imports.py).
+# matter are the models', checked per column with the line and column (imports/checks.py).
 _FIELD_SIZE_LIMIT = sys.maxsize
 while True:
     try:

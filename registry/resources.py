@@ -1,5 +1,5 @@
 """django-import-export integration: the admin's Import and Export buttons, its dry-run
-preview and confirm step, run on the registry's own CSV pipeline (imports.py, exports.py).
+preview and confirm step, run on the registry's own CSV pipeline (imports, exports.py).
 
 django-import-export's default per-row import saves one MPTT node at a time (slow, and
 `use_bulk` corrupts trees); its CSV reading assumes UTF-8; its formula escaping loses data.
@@ -28,9 +28,10 @@ from import_export import fields, resources
 from import_export.formats.base_formats import CSV
 from import_export.results import Error, Result, RowResult
 
+from . import schema
 from .csvcodec import CSVFormatError, csv_lines, decode, read_records
 from .exports import organization_rows, post_rows, selected_organization_rows
-from .imports import ORGANIZATION_COLUMNS, POST_COLUMNS, ImportReport, RowOutcome
+from .imports import ImportReport, RowOutcome
 from .models import Citation, Holding, Organization, OtherName, Person, Post, Succession
 from .services import csv_import
 
@@ -131,23 +132,23 @@ class _PipelineResource(resources.Resource):
 
 class OrganizationResource(_PipelineResource):
     dataset = "organizations"
-    columns = ORGANIZATION_COLUMNS
+    columns = schema.ORGANIZATIONS.columns
 
     def export(self, queryset=None, **kwargs) -> tablib.Dataset:
         rows = organization_rows() if queryset is None else selected_organization_rows(queryset)
-        return tablib.Dataset(*list(rows)[1:], headers=list(ORGANIZATION_COLUMNS))
+        return tablib.Dataset(*list(rows)[1:], headers=list(schema.ORGANIZATIONS.columns))
 
 
 class PostResource(_PipelineResource):
     dataset = "posts"
-    columns = POST_COLUMNS
+    columns = schema.POSTS.columns
 
     def export(self, queryset=None, **kwargs) -> tablib.Dataset:
         rows = list(post_rows())[1:]
         if queryset is not None:
             wanted = {(post.organization_id, post.title) for post in queryset}
             rows = [row for row in rows if (row[0], row[1]) in wanted]
-        return tablib.Dataset(*rows, headers=list(POST_COLUMNS))
+        return tablib.Dataset(*rows, headers=list(schema.POSTS.columns))
 
 
 # --- The admin's import preview ------------------------------------------------------------------
@@ -237,10 +238,7 @@ _STATE_FIELDS = tuple(
 def updated_keys(report: ImportReport) -> list[str]:
     """What an import overwrites: the updated organizations, or for posts the organizations
     whose posts and holders it updates."""
-    keys = {o.key for o in report.outcomes if o.action == "update"}
-    if report.dataset == "posts":  # "organization / post / person"; ids never hold " / "
-        keys = {key.split(" / ")[0] for key in keys}
-    return sorted(keys)
+    return sorted({o.organization for o in report.outcomes if o.action == "update"})
 
 
 def registry_state_digest(dataset: str, keys: list[str]) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from mptt.exceptions import InvalidMove
 
 from .history import history_initialize, history_record
-from .imports import ImportReport, Progress, import_organizations, import_posts
+from .imports import ImportReport, Progress, run_import
 from .models import Organization, Person, Source
 
 SEED_FIXTURE = "seed"
@@ -308,9 +308,8 @@ def csv_import(
 ) -> ImportReport:
     """Import a CSV file and record each changed record in the history as a revision of its
     own, all named after the file (so reverting one of them never touches the others)."""
-    importer = import_organizations if dataset == "organizations" else import_posts
     with transaction.atomic():
-        report = importer(data, encoding=encoding, dry_run=dry_run, progress=progress)
+        report = run_import(dataset, data, encoding=encoding, dry_run=dry_run, progress=progress)
         if report.applied and report.changed:
             _add_imported_to_revision(
                 report, comment=f"CSV import of {file_name}: {report.summary()}", user=user
@@ -324,19 +323,10 @@ def _add_imported_to_revision(report: ImportReport, *, comment: str, user=None) 
     and the people it added or renamed. Written in bulk: linear in the file's size."""
     changed = [o for o in report.outcomes if o.action != "unchanged"]
     date = timezone.now()
-    if report.dataset == "organizations":
-        organizations = [o.key for o in changed]
-        people = []
-    else:
-        # Keys are "organization / post / person"; identifiers never hold " / ".
-        organizations = sorted({o.key.split(" / ", 1)[0] for o in changed})
-        people = sorted(
-            {
-                o.key.rsplit(" / ", 1)[1]
-                for o in changed
-                if "new person" in o.changes or "person renamed" in o.changes
-            }
-        )
+    organizations = sorted({o.organization for o in changed})
+    people = sorted(
+        {o.person for o in changed if "new person" in o.changes or "person renamed" in o.changes}
+    )
     history_record(model=Organization, pks=organizations, comment=comment, user=user, date=date)
     history_record(model=Person, pks=people, comment=comment, user=user, date=date)
     if report.dataset == "organizations":  # the sources its citations added (a short table)

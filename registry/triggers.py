@@ -74,7 +74,7 @@ POSTGRESQL_TRIGGER = (
 
 # SQLite has no statement-level triggers: one per row and operation. Any statement that fires
 # a trigger costs SQLite a statement journal, so bulk writes send many rows per statement
-# (registry/imports.py). Its 'now' has millisecond resolution and is fixed within a statement;
+# (registry/database.py). Its 'now' has millisecond resolution and is fixed within a statement;
 # the version alone tells writes apart.
 SQLITE_TRIGGER = f"""
 CREATE TRIGGER {{name}} AFTER {{operation}} ON {{table}}

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from devtools import synthetic
 from registry import exports, imports
 from registry.csvcodec import csv_lines, escape_formula, unescape_formula
-from registry.imports import import_organizations
+from registry.imports import import_organizations, stored
 from registry.models import Organization, Person, Post, Succession
 
 from .conftest import assert_tree_valid
@@ -40,11 +40,11 @@ def test_predecessors_in_any_order_are_unchanged_on_reimport(seeded):
 @pytest.mark.parametrize("whole_tables", [True, False])
 def test_stored_rows_read_whole_or_in_batches_are_the_same(seeded, monkeypatch, whole_tables):
     ids = sorted(Organization.objects.values_list("pk", flat=True))[::3]
-    expected = imports._current_rows(ids, registry_size=10**9)  # few ids: IN (...) batches
+    expected = stored.current_rows(ids, registry_size=10**9)  # few ids: IN (...) batches
     assert expected.fields.keys() == set(ids)
-    monkeypatch.setattr(imports, "CHUNK", 4)
-    monkeypatch.setattr(imports, "WHOLE_TABLES_FROM_IDS", 0 if whole_tables else 10**9)
-    assert imports._current_rows(ids, registry_size=10**9) == expected
+    monkeypatch.setattr(stored, "CHUNK", 4)
+    monkeypatch.setattr(stored, "WHOLE_TABLES_FROM_IDS", 0 if whole_tables else 10**9)
+    assert stored.current_rows(ids, registry_size=10**9) == expected
 
 
 def test_new_rows_store_empty_rank_and_parent_as_null_and_empty_dates_as_text(seeded):

@@ -1,0 +1,516 @@
+"""Row checks. Each cell is checked and parsed as its declaration in registry/schema.py says
+(its kind of cell, its limit from the model, its codes and validators); the rules that tie
+cells or rows together (dissolved before formed, own parent, end before start, one name per
+person, tenures) are written out below. Every problem is collected with its line and column;
+a row with any problem is left out of what follows."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
+from django.db import models
+
+from ..csvcodec import LONE_SURROGATE, Record, load_list
+from ..dates import PartialDate, periods_conflict
+from ..models import Holding, identifier_validator
+from ..schema import NUMBER_MAX, NUMBER_MIN, ORGANIZATIONS, POSTS, Cell, Field, Key
+from .report import ImportReport, Problem
+from .stored import DATA_FIELDS, chunks
+
+# The model's own rule for identifiers (compiled here once: the validator compiles lazily).
+IDENTIFIER = re.compile(identifier_validator.regex.pattern)
+# ASCII digits only: str.isdigit() also accepts `²` (int() fails) and Arabic-Indic digits
+# (int() reads them as numbers).
+NUMBER = re.compile(r"[0-9]+")
+
+
+def _invalid(validators: tuple, url: bool, value: str) -> str | None:
+    """Why the model's validators refuse `value`, or None: a file cannot store what the admin
+    refuses (a `javascript:` address would be shown as a link; a language tag with spaces).
+    Cached per key (`_Rule.of`): a registry cites a few hundred addresses thousands of times,
+    and URLValidator's expressions were a fifth of the row checks' time."""
+    for validator in validators:
+        try:
+            validator(value)
+        except ValidationError as error:
+            if url:
+                return "use a full http:// or https:// address"
+            return " ".join(error.messages)
+    return None
+
+
+class _Rule(NamedTuple):
+    """One key of a JSON array cell's objects, as declared, read once."""
+
+    name: str
+    cell: Cell
+    required: bool
+    limit: int | None  # text and identifiers only: codes and dates have their own checks
+    choices: tuple[str, ...]
+    invalid: Callable[[str], str | None] | None  # the model's format rule for text, if any
+
+    @classmethod
+    def of(cls, key: Key) -> _Rule:
+        invalid = None
+        if key.cell is Cell.TEXT and any(
+            not isinstance(v, MaxLengthValidator) for v in key.validators
+        ):
+            url = isinstance(key.model_field, models.URLField)
+            invalid = functools.lru_cache(maxsize=4096)(
+                functools.partial(_invalid, tuple(key.validators), url)
+            )
+        limit = key.limit if key.cell in (Cell.TEXT, Cell.IDENTIFIER) else None
+        return cls(key.name, key.cell, key.required, limit, key.choices, invalid)
+
+
+def shown(value: str, limit: int = 100) -> str:
+    """A cell quoted in a message: in full when short, else its start (a message may not
+    become as long as the file)."""
+    return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
+
+
+class RowChecker:
+    """Collects a row's problems while converting its cells."""
+
+    def __init__(
+        self, record: Record, problems: list[Problem], codes: Mapping[str, Iterable[str]]
+    ):
+        self.record = record
+        self.problems = problems
+        self.codes = codes  # the allowed codes of each code column
+        self.ok = True
+        self.dates: dict[str, PartialDate | None] = {}  # the parsed dates, by column
+
+    def fail(self, column: str, message: str) -> None:
+        self.ok = False
+        self.problems.append(Problem(self.record.where, column, message))
+
+    def cell(self, column: str) -> str:
+        return self.record.values.get(column, "")
+
+    def value(self, spec: _Plain) -> str | int | None:
+        """The cell of `spec`, checked and parsed as declared, as the model stores it."""
+        return spec.check(self, *spec.args)
+
+    def code(self, column: str, required: bool, null: bool) -> str | None:
+        """A code of the column's list; empty is stored as NULL where the field allows it."""
+        value = self.choice(column, self.codes[column], required=required)
+        return value or None if null else value
+
+    def stored_date(self, column: str) -> str:
+        """A partial date as stored (text); the parsed date is kept in `dates`."""
+        date = self.dates[column] = self.date(column)
+        return str(date or "")
+
+    def unspaced(self, column: str, value: str, what: str = "") -> bool:
+        """Codes, identifiers, numbers and dates are matched exactly: spaces around one are
+        refused, not trimmed (a trimmed value would not be what the file says)."""
+        if value != value.strip():
+            self.fail(
+                column,
+                f"{what}“{shown(value)}” has spaces (or other blank characters) before or "
+                "after it; remove them.",
+            )
+            return False
+        return True
+
+    def identifier(self, column: str, required: bool, limit: int | None) -> str:
+        value = self.cell(column)
+        if not value:
+            if required:
+                self.fail(column, "empty; every row needs one.")
+        elif not self.unspaced(column, value):
+            pass
+        elif limit is not None and len(value) > limit:
+            self.fail(column, f"{len(value)} characters long; the limit is {limit}.")
+        elif not IDENTIFIER.match(value):
+            self.fail(
+                column,
+                f"“{shown(value)}” is not an identifier: use lowercase letters, digits and "
+                "single hyphens (e.g. npcsc-research-office).",
+            )
+        return value
+
+    def text(self, column: str, limit: int | None, required: bool = False) -> str:
+        """Free text, kept exactly as given (spaces included)."""
+        value = self.cell(column)
+        # Required text may not be blank (the admin refuses it too), but is otherwise kept
+        # exactly, spaces included.
+        if required and not value:
+            self.fail(column, "empty; a name is required.")
+        elif required and not value.strip():
+            self.fail(column, "only spaces; a name is required.")
+        if limit is not None and len(value) > limit:
+            self.fail(column, f"{len(value)} characters long; the limit is {limit}.")
+        return value
+
+    def choice(self, column: str, allowed: Iterable[str], *, required: bool) -> str:
+        value = self.cell(column)
+        if (value or required) and value not in allowed and self.unspaced(column, value):
+            shown_value = f"“{shown(value)}”" if value else "empty"
+            self.fail(
+                column, f"{shown_value} is not allowed; use one of: {', '.join(sorted(allowed))}."
+            )
+        return value
+
+    def date(self, column: str) -> PartialDate | None:
+        value = self.cell(column)
+        if not value or not self.unspaced(column, value):
+            return None
+        try:
+            return PartialDate.parse(value)
+        except ValueError as error:
+            self.fail(column, str(error))
+            return None
+
+    def number(self, column: str) -> int | None:
+        value = self.cell(column)
+        if not value or not self.unspaced(column, value):
+            return None
+        # Bounded before int(): a cell of a million digits is refused at once.
+        if (
+            len(value) > len(str(NUMBER_MAX))
+            or not NUMBER.fullmatch(value)
+            or int(value) > NUMBER_MAX
+        ):
+            self.fail(
+                column,
+                f"“{value[:20]}” is not a whole number from {NUMBER_MIN} to {NUMBER_MAX} "
+                "(digits 0-9 only).",
+            )
+            return None
+        return int(value)
+
+    def items(self, column: str, rules: tuple[_Rule, ...]) -> list[tuple]:
+        """A JSON array cell: each object's values in the order of the declared keys, each
+        checked as its key declares (limit, codes, validators, identifier, date)."""
+        if not self.cell(column):
+            return []
+        # Only the keys that have something to check are visited.
+        measured = [rule for rule in rules if rule.choices or rule.limit is not None]
+        formatted = [
+            (place, rule)
+            for place, rule in enumerate(rules)
+            if rule.cell in (Cell.DATE, Cell.IDENTIFIER) or rule.invalid is not None
+        ]
+        checked = []
+        for index, item in enumerate(self._objects(column, rules), start=1):
+            for rule in measured:
+                value = item[rule.name]
+                if rule.choices and value and value not in rule.choices:
+                    self.fail(
+                        column,
+                        f"item {index}: {rule.name} “{value}” is not allowed; use one of: "
+                        f"{', '.join(rule.choices)}.",
+                    )
+                elif rule.limit is not None and len(value) > rule.limit:
+                    self.fail(
+                        column,
+                        f"item {index}: “{rule.name}”: {len(value)} characters long; the "
+                        f"limit is {rule.limit}.",
+                    )
+            values = list(item.values())  # in the order of the keys (`_objects`)
+            for place, rule in formatted:
+                if values[place]:
+                    values[place] = self._item_value(column, index, rule, item)
+            checked.append(tuple(values))
+        return checked
+
+    def _item_value(self, column: str, index: int, rule: _Rule, item: dict[str, str]) -> str:
+        """One key's (non-empty) value in an item, its format checked (dates written as
+        stored)."""
+        value, cell = item[rule.name], rule.cell
+        if not self.unspaced(column, value, f"item {index}: {rule.name} "):
+            return "" if cell is Cell.DATE else value
+        if cell is Cell.DATE:
+            try:
+                return str(PartialDate.parse(value))
+            except ValueError as error:
+                named = item[next(iter(item))]  # the item as its first key names it
+                self.fail(column, f"item {index}: {rule.name} of {named}: {error}")
+                return ""
+        if cell is Cell.IDENTIFIER:
+            if not IDENTIFIER.match(value):
+                self.fail(column, f"item {index}: “{value}” is not an identifier.")
+        elif reason := rule.invalid(value):
+            self.fail(column, f"item {index}: {rule.name} “{shown(value)}” is not valid: {reason}")
+        return value
+
+    def _objects(self, column: str, keys: tuple[_Rule, ...]) -> list[dict[str, str]]:
+        """A JSON array of objects with the given keys, each value text ("" when absent or
+        refused), required ones not blank."""
+        names = [key.name for key in keys]
+        try:
+            raw = load_list(self.cell(column))
+        except ValueError as error:
+            self.fail(column, str(error))
+            return []
+        if len(raw) > NUMBER_MAX + 1:  # their positions are stored as small integers
+            self.fail(column, f"{len(raw)} items; the limit is {NUMBER_MAX + 1}.")
+            return []
+        items = []
+        for index, item in enumerate(raw, start=1):
+            if not isinstance(item, dict):
+                self.fail(column, f"item {index} must be an object {{...}}.")
+                continue
+            unknown = sorted(set(item) - set(names))
+            if unknown:
+                self.fail(
+                    column,
+                    f"item {index} has unknown key{'s' * (len(unknown) > 1)} "
+                    f"{shown(', '.join(unknown))}; the keys are {', '.join(names)}.",
+                )
+            values = {}
+            for key in keys:
+                value = item.get(key.name, "")
+                if not isinstance(value, str):
+                    kind = "null" if value is None else type(value).__name__
+                    self.fail(column, f"item {index}: “{key.name}” must be text, not {kind}.")
+                    value = None
+                elif "\x00" in value:
+                    self.fail(
+                        column, f"item {index}: “{key.name}” holds a NUL character (\\u0000)."
+                    )
+                    value = None
+                elif LONE_SURROGATE.search(value):
+                    self.fail(
+                        column,
+                        f"item {index}: “{key.name}” holds a lone surrogate, not a character.",
+                    )
+                    value = None
+                if value is None:  # refused above; "" keeps the later checks simple
+                    value = ""
+                elif key.required and not value.strip():
+                    self.fail(column, f"item {index}: “{key.name}” is required (not only spaces).")
+                values[key.name] = value
+            items.append(values)
+        return items
+
+
+class _Plain(NamedTuple):
+    """A plain cell's declaration, read once into the check to call: the declaration's
+    properties are not free, and a file has hundreds of thousands of cells."""
+
+    column: str
+    name: str  # where the checked value goes: the model's attname for organizations
+    check: Callable[..., str | int | None]  # a RowChecker method, called with `args`
+    args: tuple
+
+    @classmethod
+    def of(cls, field: Field, name: str = "") -> _Plain:
+        column, required, limit = field.column, not field.may_be_empty, field.limit
+        null = field.model_field is not None and field.model_field.null
+        check, args = {
+            Cell.TEXT: (RowChecker.text, (column, limit, required)),
+            Cell.IDENTIFIER: (RowChecker.identifier, (column, required, limit)),
+            Cell.CODE: (RowChecker.code, (column, required, null)),
+            Cell.DATE: (RowChecker.stored_date, (column,)),
+            Cell.NUMBER: (RowChecker.number, (column,)),
+        }[field.cell]
+        return cls(column, name or column, check, args)
+
+
+# --- Organizations ----------------------------------------------------------------------------
+
+
+# An organization's identity and place in the tree, its data fields (by attname, as stored),
+# and its list cells; a posts row's cells.
+_ID, _PARENT, _ORDER = (_Plain.of(ORGANIZATIONS[column]) for column in ("id", "parent", "order"))
+_DATA = tuple(_Plain.of(f, f.attname) for f in DATA_FIELDS)
+_ITEMS = tuple(
+    (f.column, tuple(_Rule.of(key) for key in f.keys))
+    for f in ORGANIZATIONS
+    if f.cell is Cell.ITEMS
+)
+_POSTS = tuple(_Plain.of(f) for f in POSTS)
+
+
+@dataclass
+class CheckedOrganization:
+    """One checked organization row."""
+
+    where: str
+    index: int
+    id: str
+    parent: str
+    order: int | None
+    fields: dict  # attname -> stored value, for each of DATA_FIELDS
+    # Each list column's items as tuples: once checked, rows are only compared (with the
+    # stored ones) and written.
+    items: dict[str, tuple[tuple, ...]]
+
+
+def organization_codes() -> dict[str, set[str]]:
+    """The codes each code column allows: the rows of the table its field links to."""
+    return {
+        f.column: set(f.model_field.related_model.objects.values_list("pk", flat=True))
+        for f in ORGANIZATIONS
+        if f.cell is Cell.CODE
+    }
+
+
+def check_organization(
+    record: Record, index: int, problems: list[Problem], codes: Mapping[str, set[str]]
+) -> CheckedOrganization | None:
+    row = RowChecker(record, problems, codes)
+    organization_id, parent, order = row.value(_ID), row.value(_PARENT), row.value(_ORDER)
+    fields = {spec.name: spec.check(row, *spec.args) for spec in _DATA}
+    formed, dissolved = row.dates["formed"], row.dates["dissolved"]
+    if formed and dissolved and dissolved.is_before(formed):
+        row.fail(
+            "dissolved",
+            f"the dissolution date ({dissolved.display()}) is before the formation date "
+            f"({formed.display()}).",
+        )
+    if organization_id and parent == organization_id:
+        row.fail("parent", "an organization cannot be its own parent.")
+    items = {column: row.items(column, rules) for column, rules in _ITEMS}
+
+    seen = set()
+    for name_type, name, _ in items["other_names"]:
+        if (name_type, name) in seen:
+            row.fail("other_names", f"“{name}” is listed twice as {name_type}.")
+        seen.add((name_type, name))
+    if len(set(items["sources"])) != len(items["sources"]):
+        row.fail("sources", "the same source and locator are listed twice.")
+    predecessors = items["predecessors"]
+    if any(predecessor == organization_id for predecessor, _, _ in predecessors):
+        row.fail("predecessors", "an organization cannot be its own predecessor.")
+    if len({p[0] for p in predecessors}) != len(predecessors):
+        row.fail("predecessors", "a predecessor is listed twice.")
+    # Links have no order of their own (export writes them by id), so a file may list them in
+    # any order; sorted, they compare equal to the stored ones (see `stored.current_rows`).
+    items["predecessors"] = sorted(predecessors, key=by_id)
+    if not row.ok:
+        return None
+    return CheckedOrganization(
+        where=record.where,
+        index=index,
+        id=organization_id,
+        parent=parent,
+        order=order,
+        fields=fields,
+        items={column: tuple(listed) for column, listed in items.items()},
+    )
+
+
+def by_id(link: tuple) -> str:
+    """Predecessor links (id, date, note) sort by id."""
+    return link[0]
+
+
+# --- Posts ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Holder:
+    """One checked posts row (a post, and its holder when `person` is given)."""
+
+    where: str
+    organization: str
+    post: str
+    post_plural: str
+    post_order: int | None
+    person: str
+    person_name: str
+    person_name_zh: str
+    holder_order: int | None
+    start: str
+    end: str
+
+
+def check_holder(record: Record, problems: list[Problem], organizations: set) -> Holder | None:
+    row = RowChecker(record, problems, {})
+    values = {spec.column: spec.check(row, *spec.args) for spec in _POSTS}
+    organization = values["organization"]
+    if organization and IDENTIFIER.match(organization) and organization not in organizations:
+        row.fail(
+            "organization",
+            f"unknown organization “{organization}”: import it first (organizations file).",
+        )
+    start, end = row.dates["start"], row.dates["end"]
+    if start and end and end.is_before(start):
+        row.fail("end", f"the end ({end.display()}) is before the start ({start.display()}).")
+    if values["person_name"] and not values["person_name"].strip():
+        row.fail("person_name", "holds only spaces; give the name, or leave it empty.")
+    if not values["person"] and (
+        values["person_name"] or values["person_name_zh"] or start or end
+    ):
+        row.fail("person", "empty, but the row gives a name or dates for a holder.")
+    return Holder(record.where, **values) if row.ok else None
+
+
+def same_names(
+    holder: Holder, names: dict[tuple[str, str], tuple[str, str]], report: ImportReport
+) -> bool:
+    """One person, one name: rows giving a person's name (or Chinese name) must agree, or the
+    last row would silently win."""
+    ok = True
+    for column in ("person_name", "person_name_zh"):
+        value = getattr(holder, column)
+        if not holder.person or not value:
+            continue
+        first = names.setdefault((holder.person, column), (value, holder.where))
+        if first[0] != value:
+            ok = False
+            report.problems.append(
+                Problem(
+                    holder.where,
+                    column,
+                    f"“{holder.person}” is named “{first[0]}” on {first[1]} and “{value}” "
+                    "here; a person has one name: give the same one in every row (or leave "
+                    "it empty).",
+                )
+            )
+    return ok
+
+
+def check_tenures(holders: list[Holder], report: ImportReport, *, keep_end: bool) -> None:
+    """The same person twice in one post: refused unless each holding is dated and ends
+    before the next one starts. Holdings already stored count too (the file does not
+    delete them), with their stored end when the file has no `end` column (`keep_end`)."""
+    rows: dict[tuple, dict[str, tuple]] = defaultdict(dict)  # start -> (start, end, where)
+    for h in holders:
+        if h.person:
+            rows[(h.organization, h.post, h.person)][h.start] = (h.start, h.end, h.where)
+    repeated = {key for key, starts in rows.items() if len(starts) > 1}
+    organizations = sorted({key[0] for key in rows})
+    for chunk in chunks(organizations):
+        stored = Holding.objects.filter(post__organization__in=chunk).values_list(
+            "post__organization_id", "post__title", "person_id", "start", "end"
+        )
+        for organization, title, person, start, end in stored:
+            key = (organization, title, person)
+            if key in rows and start not in rows[key]:
+                rows[key][start] = (start, end, "")
+                repeated.add(key)
+            elif key in rows and keep_end:
+                rows[key][start] = (start, end, rows[key][start][2])
+    for key in sorted(repeated):
+        tenures = sorted(
+            rows[key].values(),
+            key=lambda t: PartialDate.parse(t[0]).earliest if t[0] else datetime.date.min,
+        )
+        for earlier, later in itertools.pairwise(tenures):
+            reason = periods_conflict(earlier[:2], later[:2])
+            if reason is None:
+                continue
+            where = later[2] or earlier[2]
+            other = earlier[2] if later[2] else "the registry"
+            other = other or "the registry"
+            report.problems.append(
+                Problem(
+                    where,
+                    "person",
+                    f"“{key[2]}” holds “{key[1]}” also on {other}: {reason}.",
+                )
+            )
