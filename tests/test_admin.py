@@ -13,8 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from reversion.models import Version
 
-from registry import admin as admin_module
-from registry.admin import OrganizationAdmin
+from registry.admin import organizations as admin_module
+from registry.admin.organizations import OrganizationAdmin
 from registry.models import Organization, Post
 from registry.services import organization_delete, organization_move
 

@@ -1,0 +1,84 @@
+"""The admins of kinds, ranks, sources, posts and people."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count
+
+from ..models import (
+    Holding,
+    Kind,
+    Person,
+    Post,
+    Rank,
+    Source,
+)
+from ..resources import PostResource
+from .csv import CSVImportExportMixin
+from .forms import KeepWhitespaceMixin
+from .history import HistoryAdmin
+
+
+@admin.register(Kind)
+class KindAdmin(KeepWhitespaceMixin, HistoryAdmin):
+    list_display = ("name", "code", "section", "order")
+    list_editable = ("order",)
+    search_fields = ("name", "code")
+
+
+@admin.register(Rank)
+class RankAdmin(KeepWhitespaceMixin, HistoryAdmin):
+    list_display = ("name", "name_zh", "code", "order")
+    list_editable = ("order",)
+    search_fields = ("name", "name_zh", "code")
+
+
+@admin.register(Source)
+class SourceAdmin(KeepWhitespaceMixin, HistoryAdmin):
+    list_display = ("title", "publisher", "url")
+    search_fields = ("title", "publisher", "url")
+
+
+class HoldingInline(KeepWhitespaceMixin, admin.TabularInline):
+    model = Holding
+    extra = 0
+    autocomplete_fields = ("person",)
+    fields = ("person", "position", "start", "end")
+
+
+@admin.register(Post)
+class PostAdmin(KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin):
+    resource_classes = (PostResource,)
+    list_display = ("title", "organization", "position", "holder_count")
+    list_select_related = ("organization",)
+    list_filter = ("title",)
+    search_fields = ("title", "organization__name", "organization__id")
+    autocomplete_fields = ("organization",)
+    inlines = (HoldingInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(holders_total=Count("holdings"))
+
+    @admin.display(description="holders", ordering="holders_total")
+    def holder_count(self, post: Post) -> int:
+        return post.holders_total
+
+
+class HeldPostInline(KeepWhitespaceMixin, admin.TabularInline):
+    model = Holding
+    extra = 0
+    autocomplete_fields = ("post",)
+    fields = ("post", "position", "start", "end")
+    verbose_name = "post held"
+    verbose_name_plural = "posts held"
+
+
+@admin.register(Person)
+class PersonAdmin(KeepWhitespaceMixin, HistoryAdmin):
+    list_display = ("name", "name_zh", "id")
+    search_fields = ("name", "name_zh", "id")
+    autocomplete_fields = ("sources",)
+    inlines = (HeldPostInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("id",) if obj else ()
