@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.shortcuts import render
 from django.urls import include, path
@@ -69,3 +71,31 @@ def size_arguments(
     if runs is not None:
         parser.add_argument("--runs", type=int, default=runs, help="Report the median of RUNS.")
         parser.add_argument("--json", dest="json_path", metavar="PATH", help="Also write JSON.")
+
+
+class BenchmarkCommand(BaseCommand):
+    """What the benchmark commands share: progress notes on stderr (unless --verbosity 0) and
+    failing the command when a check failed."""
+
+    verbose = True
+
+    def execute(self, *args, **options):
+        self.verbose = options.get("verbosity", 1) >= 1
+        return super().execute(*args, **options)
+
+    def note(self, text: str) -> None:
+        if self.verbose:
+            self.stderr.write(text)
+            self.stderr.flush()
+
+    @staticmethod
+    def fail_on_checks(results: dict[str, dict[str, Any]]) -> None:
+        """Raise CommandError naming every failed check of every result (by its name)."""
+        failed = [
+            f"{name}: {check}"
+            for name, result in results.items()
+            for check, ok in result["checks"].items()
+            if ok is False
+        ]
+        if failed:
+            raise CommandError("Checks failed: " + ", ".join(failed))

@@ -41,23 +41,9 @@ from reversion.models import Revision, Version
 from reversion.revisions import _follow_relations_recursive, _get_options, get_registered_models
 
 from .database import insert_untriggered_rows, reserve_ids, unlogged_cursor
-from .models import (
-    Citation,
-    Holding,
-    Kind,
-    Organization,
-    OtherName,
-    Person,
-    Post,
-    Rank,
-    Source,
-    Succession,
-)
+from .models import HISTORY_ROOTS, Holding, Organization, Post
 
-# Records whose history starts with themselves: each has an admin page with its history and a
-# "Recover deleted" list. Other names, citations, posts, holders and lineage links are versioned
-# with the record that owns them (the models' `follow`).
-ROOT_MODELS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
+ROOT_MODELS = HISTORY_ROOTS  # records whose history starts with themselves
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
 WHOLE_TABLE_FROM = 5000  # owners from which one pass over a table replaces IN (...) queries
 BATCH = 2000  # rows read at a time
@@ -66,23 +52,29 @@ WRITE_BATCH = 10000  # versions per COPY or executemany: fewer round trips
 # What `str(obj)` gives, from values one query can fetch (`object_repr` of a version), so that
 # recording never builds a model instance per row. The test comparing bulk-written versions with
 # django-reversion's own catches any `__str__` that changes without this table.
-_REPRS: dict[type[models.Model], tuple[tuple[str, ...], Callable[..., str]]] = {
-    Kind: (("name",), str),
-    Rank: (("name",), str),
-    Source: (("title",), str),
-    Organization: (("name",), str),
-    OtherName: (("name",), str),
-    Person: (("name",), str),
-    Citation: (
+_REPRS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
+    "registry.Kind": (("name",), str),
+    "registry.Rank": (("name",), str),
+    "registry.Source": (("title",), str),
+    "registry.Organization": (("name",), str),
+    "registry.OtherName": (("name",), str),
+    "registry.Person": (("name",), str),
+    "registry.Citation": (
         ("source__title", "locator"),
         lambda title, locator: f"{title} ({locator})" if locator else title,
     ),
-    Succession: (("predecessor__name", "successor__name"), lambda a, b: f"{a} → {b}"),
-    Post: (
+    "registry.Succession": (
+        ("predecessor__name", "successor__name"),
+        lambda a, b: f"{a} → {b}",
+    ),
+    "registry.Post": (
         ("title", "organization__name"),
         lambda title, organization: f"{title}, {organization}",
     ),
-    Holding: (("person__name", "post__title"), lambda person, title: f"{person} as {title}"),
+    "registry.Holding": (
+        ("person__name", "post__title"),
+        lambda person, title: f"{person} as {title}",
+    ),
 }
 
 
@@ -125,7 +117,7 @@ class _Shape:
         self.scratch = model.__new__(model) if self.special else None
         if self.scratch is not None:
             self.scratch.__dict__["_state"] = models.base.ModelState()
-        lookups, self.repr = _REPRS.get(model, ((), None))
+        lookups, self.repr = _REPRS.get(model._meta.label, ((), None))
         self.columns = ["pk", *(f.attname for f in self.fields), *lookups]
         self.width = len(self.fields)
         self.memo: dict = {}
@@ -505,14 +497,19 @@ def history_plan(*, version: Version) -> RestorePlan:
     now = _follow_relations_recursive(current) if current is not None else set()
     deletes = sorted(
         (row for row in now if (type(row), str(row.pk)) not in keep),
-        key=lambda row: (_ORDER.get(type(row), 9), str(row)),
+        key=lambda row: (_ORDER.get(row._meta.label, 9), str(row)),
     )
     existing = {(type(row), str(row.pk)) for row in now}
     comes_back = [v for v in versions if (v._model, v.object_id) not in existing]
     return RestorePlan(version=version, versions=versions, deletes=deletes, comes_back=comes_back)
 
 
-_ORDER = {Organization: 0, Post: 1, Holding: 2, OtherName: 3, Citation: 4, Succession: 5}
+_ORDER = {  # how a restore plan lists the rows it deletes or brings back
+    f"registry.{name}": place
+    for place, name in enumerate(
+        ("Organization", "Post", "Holding", "OtherName", "Citation", "Succession")
+    )
+}
 
 
 def _owner_fields(model: type[models.Model]) -> list[str]:

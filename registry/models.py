@@ -681,3 +681,22 @@ class ChangeStamp(models.Model):
 
     def __str__(self) -> str:
         return f"registry version {self.version}"
+
+
+# Records whose history starts with themselves: each has an admin page with its history and a
+# "Recover deleted" list. Other names, citations, posts, holders and lineage links are versioned
+# with the record that owns them (the `follow` of their owner's registration above).
+HISTORY_ROOTS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
+# Every registry model, each after the models its rows point at.
+REGISTRY_MODELS: tuple[type[models.Model], ...] = (
+    Kind,
+    Rank,
+    Source,
+    Organization,
+    OtherName,
+    Citation,
+    Succession,
+    Person,
+    Post,
+    Holding,
+)

@@ -19,16 +19,9 @@ from django.core.management import call_command
 from django.db import connection, connections
 from reversion.models import Version
 
+from registry import services
 from registry.history import history_recover, history_revert
 from registry.models import Organization
-from registry.services import (
-    MOVE_POSITIONS,
-    organization_add,
-    organization_delete,
-    organization_delete_many,
-    organization_move,
-    organization_update,
-)
 
 from .conftest import assert_tree_valid
 
@@ -65,7 +58,7 @@ def _worker(index: int, results) -> None:
             if operation == "add":
                 new_id = f"w{index}-{number}"
                 log["failed_adds"].append(new_id)
-                organization_add(
+                services.organization_add(
                     organization=Organization(
                         parent=_random_node(rng),
                         id=new_id,
@@ -79,27 +72,27 @@ def _worker(index: int, results) -> None:
             elif operation == "move":
                 node = _random_node(rng, parent__isnull=False)
                 target = _random_node(rng, parent__isnull=False)
-                organization_move(
-                    organization=node, target=target, position=rng.choice(MOVE_POSITIONS)
+                services.organization_move(
+                    organization=node, target=target, position=rng.choice(services.MOVE_POSITIONS)
                 )
             elif operation == "reorder":
                 node = _random_node(rng, parent__isnull=False)
                 sibling = _random_node(rng, parent=node.parent_id)
-                organization_move(
+                services.organization_move(
                     organization=node, target=sibling, position=rng.choice(["left", "right"])
                 )
             elif operation == "reparent":  # the admin's change form, with a new parent
                 node = _random_node(rng, parent__isnull=False)
                 node.parent = _random_node(rng)
                 node.location = f"Room {index}.{number}"
-                organization_update(organization=node)
+                services.organization_update(organization=node)
             elif operation in ("delete", "bulk"):
                 victims = rng.sample(sorted(present), min(len(present), 1 + (operation == "bulk")))
                 units = [Organization.objects.get(pk=pk) for pk in victims]
                 if operation == "bulk":
-                    organization_delete_many(organizations=units)
+                    services.organization_delete_many(organizations=units)
                 else:
-                    organization_delete(organization=units[0])
+                    services.organization_delete(organization=units[0])
                 log["deleted"].extend(victims)
                 present.difference_update(victims)
             elif operation == "revert":
@@ -117,10 +110,10 @@ def _worker(index: int, results) -> None:
             else:  # writes that are invalid whatever the others do, and must leave no trace
                 if rng.random() < 0.5:  # an office that holds posts cannot be deleted
                     office = Organization.objects.get(pk="cppcc-general-office")
-                    organization_delete(organization=office)
+                    services.organization_delete(organization=office)
                 else:
                     node = _random_node(rng, parent__isnull=False)
-                    organization_move(organization=node, target=node, position="left")
+                    services.organization_move(organization=node, target=node, position="left")
                 raise AssertionError("an invalid write was accepted")
             log["ok"] += 1
         except (ValidationError, Organization.DoesNotExist):

@@ -48,13 +48,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from devtools import synthetic
-from devtools.benchmark import database_description, rolled_back, size_arguments
+from devtools.benchmark import BenchmarkCommand, database_description, rolled_back, size_arguments
 from devtools.management.commands.bench_import import command_import_figures, describe
 from devtools.services import synthetic_registry_load
 from registry.models import Organization
@@ -127,7 +127,7 @@ LARGE_DESCENDANTS = 2000
 MOVED_SUBTREE = 1000
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark the registry at scale on SQLite (and on PostgreSQL when DATABASE_URL names "
         "one), each in a database made for the run and dropped after it, and print every "
@@ -152,7 +152,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if options["organizations"] < 10 or options["runs"] < 1 or options["requests"] < 1:
             raise CommandError("Use at least 10 organizations, 1 run and 1 request.")
-        self.verbose = options["verbosity"] >= 1
         if options["configured_database"]:
             results = Measurement(options, self.note).run()
             if options["json_path"]:
@@ -165,19 +164,7 @@ class Command(BaseCommand):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
             self.stdout.write(f"\nWritten to {options['json_path']}")
-        failed = [
-            f"{name}: {check}"
-            for name, result in results["databases"].items()
-            for check, ok in result["checks"].items()
-            if ok is False
-        ]
-        if failed:
-            raise CommandError("Checks failed: " + ", ".join(failed))
-
-    def note(self, text: str) -> None:
-        if self.verbose:
-            self.stderr.write(text)
-            self.stderr.flush()
+        self.fail_on_checks(results["databases"])
 
     def _all_databases(self, options: dict[str, Any]) -> dict[str, Any]:
         results: dict[str, Any] = {

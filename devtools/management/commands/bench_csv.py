@@ -34,28 +34,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
-from devtools.benchmark import Rollback, database_description, rolled_back, size_arguments
+from devtools.benchmark import (
+    BenchmarkCommand,
+    Rollback,
+    database_description,
+    rolled_back,
+    size_arguments,
+)
 from devtools.synthetic import organization_rows as synthetic_rows
 from registry.csvcodec import csv_lines
 from registry.database import insert_rows
 from registry.exports import organization_rows as exported_rows
 from registry.imports import ImportReport, import_organizations
-from registry.models import (
-    Citation,
-    Holding,
-    Kind,
-    Organization,
-    OtherName,
-    Person,
-    Post,
-    Rank,
-    Source,
-    Succession,
-)
+from registry.models import HISTORY_ROOTS, REGISTRY_MODELS, Organization
 from registry.trees import nested_set_layout, tree_order
 
 # figure: (short name, what it measures, its floor)
@@ -73,18 +68,6 @@ TARGETS = (
     ("import", "floor_import", 10.0),
     ("reimport", "import", 1.0),
     ("export", "floor_export", 5.0),
-)
-REGISTRY_MODELS = (
-    Kind,
-    Rank,
-    Source,
-    Organization,
-    OtherName,
-    Citation,
-    Succession,
-    Person,
-    Post,
-    Holding,
 )
 
 
@@ -111,7 +94,7 @@ class _HashingSink(_Sink):
         return super().write(text)
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark CSV import and export of a synthetic registry against the database "
         "driver's own speed (executemany INSERT, cursor to csv.writer), on the configured "
@@ -126,7 +109,6 @@ class Command(BaseCommand):
     ) -> None:
         if organizations < 1 or runs < 1:
             raise CommandError("--organizations and --runs must be at least 1.")
-        self.verbose = options["verbosity"] >= 1
         # With DEBUG on (the dev settings), Django records every query and, on SQLite, runs
         # extra queries to quote the parameters of each; production does neither.
         with override_settings(DEBUG=False):
@@ -137,16 +119,11 @@ class Command(BaseCommand):
         if not results["checks"]["database_unchanged"]:
             raise CommandError("The database's row counts changed; see above.")
 
-    def _note(self, text: str) -> None:
-        if self.verbose:
-            self.stderr.write(text)
-            self.stderr.flush()
-
     # --- The benchmark ----------------------------------------------------------------------
 
     def _bench(self, count: int, runs: int, seed: int) -> dict[str, Any]:
         before = _row_counts()
-        self._note(f"Generating {count:,} organizations (seed {seed})...")
+        self.note(f"Generating {count:,} organizations (seed {seed})...")
         rows = synthetic_rows(count, seed)
         header = next(rows)
         body = list(rows)
@@ -168,7 +145,7 @@ class Command(BaseCommand):
                         self._run(data, count, seconds)
                         if run == runs:
                             checks.update(self._checks(data))
-                    self._note(
+                    self.note(
                         f"Run {run}/{runs}: "
                         + ", ".join(f"{name} {times[-1]:.2f} s" for name, times in seconds.items())
                     )
@@ -245,7 +222,7 @@ class Command(BaseCommand):
         finally:
             tracemalloc.stop()
 
-        self._note("Checking the tree with rebuild()...")
+        self.note("Checking the tree with rebuild()...")
         snapshot = Organization.objects.nested_sets()
         Organization.objects.rebuild()
         rebuilt = Organization.objects.nested_sets()
@@ -332,8 +309,9 @@ def _empty_registry() -> None:
     """Delete registry rows (people and sources may stay). Organizations go by raw SQL:
     django-mptt's per-row delete and PROTECT links between organizations refuse a queryset
     delete of a whole tree."""
-    for model in (Holding, Post, Succession, Citation, OtherName):
-        model.objects.all().delete()
+    for model in reversed(REGISTRY_MODELS):
+        if model not in HISTORY_ROOTS:  # the rows that belong to organizations
+            model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {connection.ops.quote_name(Organization._meta.db_table)}")
 

@@ -37,9 +37,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from devtools.benchmark import size_arguments
+from devtools.benchmark import BenchmarkCommand, size_arguments
 from devtools.synthetic import organization_rows
 from registry.csvcodec import csv_lines
 
@@ -126,7 +126,7 @@ print(json.dumps({"organizations": Organization.objects.count(), "versioned": ve
 """
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Time `import_registry organizations FILE` as a whole process with history, into an "
         "empty registry, at N/4 and N organizations, next to the pipeline alone and the "
@@ -140,7 +140,6 @@ class Command(BaseCommand):
     def handle(self, *args, organizations: int, runs: int, seed: int, **options) -> None:
         if organizations < 40 or runs < 1:
             raise CommandError("Use at least 40 organizations and 1 run.")
-        self.verbose = options["verbosity"] >= 1
         urls = [("sqlite", None)]
         configured = os.environ.get("DATABASE_URL", "")
         if configured.startswith(("postgres://", "postgresql://")):
@@ -155,19 +154,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{name}:\n{describe(result)}\n")
         if options["json_path"]:
             Path(options["json_path"]).write_text(json.dumps(results, indent=2) + "\n")
-        failed = [
-            f"{name}: {check}"
-            for name, result in results.items()
-            for check, ok in result["checks"].items()
-            if not ok
-        ]
-        if failed:
-            raise CommandError("Checks failed: " + ", ".join(failed))
-
-    def note(self, text: str) -> None:
-        if self.verbose:
-            self.stderr.write(text)
-            self.stderr.flush()
+        self.fail_on_checks(results)
 
 
 def command_import_figures(
