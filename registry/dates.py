@@ -202,3 +202,72 @@ class PartialDateField(models.Field):
 
 # `formed__length` in the check constraints that keep stored text to ISO shapes.
 PartialDateField.register_lookup(Length)
+
+
+# --- Valid time: what a partial date means when the registry is read "as on" a date ---------
+# The rules are written once here and in docs/time.md; every page, download and check that asks
+# "was this so on that date?" goes through these.
+
+
+def starts_by(field: str, day: datetime.date) -> models.Q:
+    """The period starting at date `field` (empty: unknown, so not ruled out) has begun by the
+    end of `day`: its first day is not after `day`. ISO text at any precision compares with a
+    full day's text exactly as its first day would (`1980` <= `1980-06-01`)."""
+    return models.Q(**{field: ""}) | models.Q(**{f"{field}__lte": day.isoformat()})
+
+
+def lasts_until(field: str, day: datetime.date) -> models.Q:
+    """The period ending at date `field` (empty: no end) is still running on `day`: its last day
+    is not before `day`. A date known to the year ends on 31 December, to the month on the
+    month's last day, so it is compared at its own precision (`1980` lasts until 1980-06-01)."""
+    iso = day.isoformat()
+    return (
+        models.Q(**{field: ""})
+        | models.Q(**{f"{field}__length": 4, f"{field}__gte": iso[:4]})
+        | models.Q(**{f"{field}__length": 7, f"{field}__gte": iso[:7]})
+        | models.Q(**{f"{field}__length": 10, f"{field}__gte": iso})
+    )
+
+
+@dataclass(frozen=True)
+class On:
+    """The date a page is read "as on" (`?on=1990`, `?on=1990-05`, `?on=1990-05-17`): the whole
+    period that text names, from its first to its last day."""
+
+    date: PartialDate
+
+    @classmethod
+    def parse(cls, text: str) -> On:
+        return cls(PartialDate.parse(text))
+
+    @property
+    def first(self) -> datetime.date:
+        return self.date.earliest
+
+    @property
+    def last(self) -> datetime.date:
+        return self.date.latest
+
+    def __str__(self) -> str:
+        return str(self.date)
+
+    def display(self) -> str:
+        return self.date.display()
+
+    def phrase(self) -> str:
+        """'on 30 December 1980', 'in October 1949', 'in 1954'."""
+        return f"{'on' if self.date.day else 'in'} {self.date.display()}"
+
+    def overlaps(self, start: PartialDate | None, end: PartialDate | None) -> bool:
+        """Whether a fact true from `start` to `end` (None: unknown start, or no end) was true
+        at some time during this period."""
+        return (start is None or start.earliest <= self.last) and (
+            end is None or end.latest >= self.first
+        )
+
+    def existing(self, prefix: str = "") -> models.Q:
+        """Organizations (through `prefix`, e.g. "parent__") that existed at some time during
+        this period: formed by its last day, not dissolved before its first."""
+        return starts_by(f"{prefix}formed", self.last) & lasts_until(
+            f"{prefix}dissolved", self.first
+        )

@@ -77,7 +77,7 @@ def _related(
     names = (
         OtherName.objects.filter(**where("organization__"))
         .order_by("organization", "position", "pk")
-        .values_list("organization", "name_type", "name", "language")
+        .values_list("organization", "name_type", "name", "language", "start", "end")
     )
     citations = list(
         Citation.objects.filter(**where("organization__"))

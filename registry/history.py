@@ -41,7 +41,15 @@ from reversion.models import Revision, Version
 from reversion.revisions import _follow_relations_recursive, _get_options, get_registered_models
 
 from .database import insert_untriggered_rows, reserve_ids, unlogged_cursor
-from .models import HISTORY_ROOTS, Holding, Organization, Post
+from .dates import PartialDate
+from .models import (
+    HISTORY_ROOTS,
+    ChangeEvent,
+    EventOrganization,
+    Holding,
+    Organization,
+    Post,
+)
 
 ROOT_MODELS = HISTORY_ROOTS  # records whose history starts with themselves
 CHUNK = 900  # ids per IN (...) query, under SQLite's bound-parameter limit
@@ -74,6 +82,25 @@ _REPRS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
     "registry.Holding": (
         ("person__name", "post__title"),
         lambda person, title: f"{person} as {title}",
+    ),
+    "registry.ChangeEvent": (
+        ("type", "date"),
+        lambda kind, date: (
+            f"{ChangeEvent.Type(kind).label}, "
+            + (PartialDate.parse(date).display() if date else "date unknown")
+        ),
+    ),
+    "registry.EventOrganization": (
+        ("organization", "role"),
+        lambda organization, role: (
+            f"{organization} ({EventOrganization.Role(role).label.lower()})"
+        ),
+    ),
+    "registry.Placement": (
+        ("organization", "parent", "end"),
+        lambda organization, parent, end: (
+            f"{organization} under {parent or 'the top level'} until {end}"
+        ),
     ),
 }
 

@@ -54,6 +54,13 @@ def _identifier_field(**kwargs) -> models.SlugField:
     )
 
 
+def _iso(field: str, name: str) -> models.CheckConstraint:
+    """Stored text of a PartialDateField stays an ISO date at one of its three precisions."""
+    return models.CheckConstraint(
+        condition=Q(**{field: ""}) | Q(**{f"{field}__length__in": (4, 7, 10)}), name=name
+    )
+
+
 def _not_empty(field: str, name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
 
@@ -190,6 +197,14 @@ class OrganizationQuerySet(TreeQuerySet):
     def roots(self) -> OrganizationQuerySet:
         return self.filter(parent__isnull=True)
 
+    @staticmethod
+    def current_q() -> Q:
+        """Units that still exist: not dissolved, and not succeeded by another unit (a unit
+        with a successor has ended even when the sources do not say when)."""
+        return Q(dissolved="") & ~Q(
+            models.Exists(Succession.objects.filter(predecessor=models.OuterRef("pk")))
+        )
+
     # --- Reading trees (with trees.py, the one place that knows how trees are stored) -----
 
     def in_tree_order(self) -> OrganizationQuerySet:
@@ -291,7 +306,9 @@ class OrganizationQuerySet(TreeQuerySet):
 
 # History keeps an organization together with its names, citations, posts (with holders) and
 # predecessor links, so that reverting or recovering it brings all of them back.
-@reversion.register(follow=("other_names", "citations", "posts", "predecessor_links"))
+@reversion.register(
+    follow=("other_names", "citations", "posts", "predecessor_links", "placements")
+)
 class Organization(MPTTModel):
     """Any unit at any level: a national body, its office, a department, an institution."""
 
@@ -339,14 +356,8 @@ class Organization(MPTTModel):
                 name="organization_dissolved_not_before_formed",
                 violation_error_message="The dissolution date is before the formation date.",
             ),
-            models.CheckConstraint(
-                condition=Q(formed="") | Q(formed__length__in=(4, 7, 10)),
-                name="organization_formed_iso",
-            ),
-            models.CheckConstraint(
-                condition=Q(dissolved="") | Q(dissolved__length__in=(4, 7, 10)),
-                name="organization_dissolved_iso",
-            ),
+            _iso("formed", "organization_formed_iso"),
+            _iso("dissolved", "organization_dissolved_iso"),
         )
         # Lists of organizations come in tree order. These serve "the children of X", "the
         # top-level bodies" and the admin's kind and rank filters a page at a time, in that
@@ -451,6 +462,8 @@ class OtherName(models.Model):
         help_text="BCP 47 language tag, e.g. zh-Hans; empty for English.",
     )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order among the names.")
+    start = PartialDateField("in use from", help_text="When the name came into use, if known.")
+    end = PartialDateField("in use until", help_text="When the name stopped being used, if known.")
 
     objects = _manager("organization", "name_type", "name")
 
@@ -461,6 +474,11 @@ class OtherName(models.Model):
             models.UniqueConstraint(
                 fields=("organization", "name_type", "name"), name="other_name_unique"
             ),
+            models.CheckConstraint(
+                condition=not_before("end", "start"),
+                name="other_name_end_not_before_start",
+                violation_error_message="The name's end is before its start.",
+            ),
         )
         indexes = (models.Index(fields=("name",), name="other_name_name_idx"),)
 
@@ -469,6 +487,9 @@ class OtherName(models.Model):
 
     def natural_key(self) -> tuple[str, str, str]:
         return (self.organization_id, self.name_type, self.name)
+
+    def clean(self) -> None:
+        _check_period(self.start, self.end, "start", "end")
 
 
 @reversion.register()
@@ -503,6 +524,206 @@ class Citation(models.Model):
     natural_key.dependencies = ["registry.source"]
 
 
+def _check_period(start, end, start_field: str, end_field: str) -> None:
+    """Refuse a period whose end is before its start, naming both dates."""
+    if _is_date(start) and _is_date(end) and end.is_before(start):
+        raise ValidationError(
+            {
+                end_field: f"The end date ({end.display()}) is before the start date "
+                f"({start.display()})."
+            }
+        )
+
+
+@reversion.register(follow=("participants",))
+class ChangeEvent(models.Model):
+    """A change in the world, on a date: a unit established, renamed, moved, merged, split,
+    abolished, its functions transferred or its rank changed (W3C ORG's ChangeEvent), with the
+    organizations before it (`original`) and after it (`result`)."""
+
+    class Type(models.TextChoices):
+        ESTABLISHED = "established", "Established"
+        RENAMED = "renamed", "Renamed"
+        MOVED = "moved", "Moved"
+        MERGED = "merged", "Merged"
+        SPLIT = "split", "Split"
+        ABOLISHED = "abolished", "Abolished"
+        FUNCTIONS_TRANSFERRED = "functions_transferred", "Functions transferred"
+        RANK_CHANGED = "rank_changed", "Rank changed"
+
+    id = _identifier_field()
+    type = models.CharField(max_length=30, choices=Type)
+    date = PartialDateField(
+        "date", help_text="When the change took effect, at the precision known."
+    )
+    note = models.TextField(blank=True, help_text="What changed, e.g. which functions went where.")
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    locator = models.CharField(
+        max_length=200, blank=True, help_text="Where in the source, e.g. a section or page."
+    )
+    rank_before = models.ForeignKey(
+        Rank, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rank_after = models.ForeignKey(
+        Rank, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    organizations = models.ManyToManyField(
+        "Organization", through="EventOrganization", related_name="events"
+    )
+
+    class Meta:
+        ordering = ("date", "id")
+        verbose_name = "change event"
+        constraints = (
+            _not_empty("id", "change_event_id_not_empty"),
+            _iso("date", "change_event_date_iso"),
+        )
+        indexes = (models.Index(fields=("date",), name="change_event_date_idx"),)
+
+    def __str__(self) -> str:
+        when = self.date.display() if _is_date(self.date) else "date unknown"
+        return f"{self.get_type_display()}, {when}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:event", kwargs={"pk": self.pk})
+
+
+@reversion.register()
+class EventOrganization(models.Model):
+    """An organization's part in a change event: one of those before it, or after it."""
+
+    class Role(models.TextChoices):
+        ORIGINAL = "original", "Before the change"
+        RESULT = "result", "After the change"
+
+    event = models.ForeignKey(ChangeEvent, on_delete=models.CASCADE, related_name="participants")
+    organization = models.ForeignKey(
+        "Organization", on_delete=models.PROTECT, related_name="event_parts"
+    )
+    role = models.CharField(max_length=10, choices=Role)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    objects = _manager("event", "organization", "role")
+
+    class Meta:
+        ordering = ("event", "role", "position", "pk")
+        verbose_name = "organization in the change"
+        verbose_name_plural = "organizations in the change"
+        constraints = (
+            models.UniqueConstraint(
+                fields=("event", "organization", "role"), name="event_organization_unique"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} ({self.get_role_display().lower()})"
+
+    def natural_key(self) -> tuple[str, str, str]:
+        return (self.event_id, self.organization_id, self.role)
+
+
+@reversion.register()
+class Placement(models.Model):
+    """An earlier placement of a unit: under `parent` (at the top when empty) from `start` to
+    `end`. The current placement is the tree itself (`Organization.parent`), in force since the
+    latest `end` here, so the tree and the open placement can never disagree."""
+
+    organization = models.ForeignKey(
+        "Organization", on_delete=models.CASCADE, related_name="placements"
+    )
+    parent = models.ForeignKey(
+        "Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="former_children",
+        help_text="Empty when the unit was a top-level body then.",
+    )
+    start = PartialDateField("from", help_text="When the placement began, if known.")
+    end = PartialDateField(
+        "until", blank=False, help_text="When the unit left this parent (ISO 8601, partial)."
+    )
+    event = models.ForeignKey(
+        ChangeEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="placements"
+    )
+
+    objects = _manager("organization", "end")
+
+    class Meta:
+        ordering = ("organization", "end")
+        verbose_name = "earlier placement"
+        constraints = (
+            _not_empty("end", "placement_has_end"),
+            _iso("start", "placement_start_iso"),
+            _iso("end", "placement_end_iso"),
+            models.UniqueConstraint(fields=("organization", "end"), name="placement_unique"),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("organization")),
+                name="placement_not_own_parent",
+                violation_error_message="An organization cannot be its own parent.",
+            ),
+            models.CheckConstraint(
+                condition=not_before("end", "start"),
+                name="placement_end_not_before_start",
+                violation_error_message="The placement ends before it starts.",
+            ),
+        )
+
+    def __str__(self) -> str:
+        under = self.parent_id or "the top level"
+        return f"{self.organization_id} under {under} until {self.end}"
+
+    def natural_key(self) -> tuple[str, str]:
+        return (self.organization_id, str(self.end or ""))
+
+    def clean(self) -> None:
+        _check_period(self.start, self.end, "start", "end")
+        if not (self.organization_id and _is_date_or_none(self.start, self.end)):
+            return
+        if self.end is not None and (
+            reason := placement_conflict(self, self.organization.placements.exclude(pk=self.pk))
+        ):
+            raise ValidationError(reason)
+        if self.parent_id:
+            parent = Organization.objects.only("name", "formed", "dissolved").get(
+                pk=self.parent_id
+            )
+            if reason := outside_existence(parent, self.start, self.end):
+                raise ValidationError({"parent": reason})
+
+
+def placement_conflict(placement: Placement, others: Iterable[Placement]) -> str | None:
+    """Why `placement` overlaps another earlier placement of its unit, or None. Periods may
+    touch (one ends on the day the next begins: the move's day belongs to the later one)."""
+    for other in others:
+        earlier, later = sorted((placement, other), key=lambda p: p.end.earliest)
+        if later.start is None or later.start.is_before(earlier.end):
+            return (
+                f"The placement until {later.end.display()} overlaps the one until "
+                f"{earlier.end.display()}: it must start on or after "
+                f"{earlier.end.display()}."
+            )
+    return None
+
+
+def outside_existence(parent: Organization, start, end) -> str | None:
+    """Why a unit cannot sit under `parent` from `start` to `end` (None: unknown), or None: a
+    child's placement lies within its parent's existence."""
+    if _is_date(parent.formed) and _is_date(end) and end.is_before(parent.formed):
+        return (
+            f"“{parent.name}” was formed in {parent.formed.display()}, after this placement "
+            f"ended ({end.display()})."
+        )
+    if _is_date(parent.dissolved) and _is_date(start) and parent.dissolved.is_before(start):
+        return (
+            f"“{parent.name}” was dissolved in {parent.dissolved.display()}, before this "
+            f"placement began ({start.display()})."
+        )
+    return None
+
+
 @reversion.register()
 class Succession(models.Model):
     """A lineage link: `successor` took over from `predecessor`. Both stay in the registry."""
@@ -515,6 +736,14 @@ class Succession(models.Model):
     )
     date = PartialDateField("date of succession")
     note = models.CharField(max_length=500, blank=True)
+    event = models.ForeignKey(
+        ChangeEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="successions",
+        help_text="The change event in which the successor took over, if recorded.",
+    )
 
     objects = _manager("predecessor", "successor")
 
@@ -638,13 +867,7 @@ class Holding(models.Model):
     natural_key.dependencies = ["registry.post", "registry.person"]
 
     def clean(self) -> None:
-        if _is_date(self.start) and _is_date(self.end) and self.end.is_before(self.start):
-            raise ValidationError(
-                {
-                    "end": f"The end date ({self.end.display()}) is before the start date "
-                    f"({self.start.display()})."
-                }
-            )
+        _check_period(self.start, self.end, "start", "end")
         # The CSV import's rule too (docs/csv.md), so that what is saved here exports and
         # imports back: the same person again in the same post only in a later period.
         if self.post_id and self.person_id and _is_date_or_none(self.start, self.end):
@@ -686,15 +909,25 @@ class ChangeStamp(models.Model):
 # Records whose history starts with themselves: each has an admin page with its history and a
 # "Recover deleted" list. Other names, citations, posts, holders and lineage links are versioned
 # with the record that owns them (the `follow` of their owner's registration above).
-HISTORY_ROOTS: tuple[type[models.Model], ...] = (Kind, Rank, Source, Organization, Person)
+HISTORY_ROOTS: tuple[type[models.Model], ...] = (
+    Kind,
+    Rank,
+    Source,
+    Organization,
+    ChangeEvent,
+    Person,
+)
 # Every registry model, each after the models its rows point at.
 REGISTRY_MODELS: tuple[type[models.Model], ...] = (
     Kind,
     Rank,
     Source,
     Organization,
+    ChangeEvent,
+    EventOrganization,
     OtherName,
     Citation,
+    Placement,
     Succession,
     Person,
     Post,

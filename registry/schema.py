@@ -231,13 +231,17 @@ ORGANIZATIONS = Dataset(
         _items(
             "other_names",
             "other_names",
-            'JSON array of `{{"type": …, "name": …, "language": …}}` (name at most '
-            "{name_limit}, language at most {language_limit}); `language` (a BCP 47 tag such "
-            "as `zh-Hans`, letters, digits and hyphens; the admin has the same rule) may be "
-            "left out. Array order is the display order.",
+            'JSON array of `{{"type": …, "name": …, "language": …, "start": …, "end": …}}` '
+            "(name at most {name_limit}, language at most {language_limit}); `language` (a "
+            "BCP 47 tag such as `zh-Hans`, letters, digits and hyphens; the admin has the same "
+            "rule) may be left out, and so may `start` and `end`, the partial dates between "
+            "which the name was in use (docs/time.md); `end` may not be before `start`. Array "
+            "order is the display order.",
             Key("type", OtherName, "name_type", required=True, cell=Cell.CODE),
             Key("name", OtherName, "name", required=True),
             Key("language", OtherName, "language"),
+            Key("start", OtherName, "start", cell=Cell.DATE),
+            Key("end", OtherName, "end", cell=Cell.DATE),
         ),
         Field(
             "formed",

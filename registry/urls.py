@@ -10,7 +10,7 @@ app_name = "registry"
 # and may be held briefly by a CDN (caching.py). A page about one record names it (`subject`),
 # so that a stale ETag never answers for a record that is gone.
 def _page(route: str, view, name: str, subject=None):
-    return path(route, public_page(view, subject=subject), name=name)
+    return path(route, public_page(views.dated(view), subject=subject), name=name)
 
 
 urlpatterns = [

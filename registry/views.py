@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import codecs
 import itertools
-from functools import cache
+from collections import defaultdict
+from functools import cache, wraps
 
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import escape
@@ -17,8 +18,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
+from . import validtime
 from .charts import organization_chart
 from .csvcodec import csv_lines
+from .dates import On
 from .exports import organization_rows, post_rows
 from .models import Holding, Kind, Organization, Person, Succession
 from .trees import OutlineRow, children_by_parent, outline, tree_order
@@ -33,32 +36,78 @@ OUTLINE_FIELDS = ("id", "parent", "name", "kind", "rank")
 URL_SENTINEL = "IDENTIFIER"
 
 
+def dated(view):
+    """Read `?on=DATE` (a partial date) into `request.on` (None without it), or answer 400
+    naming what is wrong with it. Every public page is wrapped in this."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        request.on = None
+        if "on" in request.GET:
+            text = request.GET["on"]
+            try:
+                request.on = On.parse(text)
+            except ValueError as error:
+                return HttpResponseBadRequest(
+                    f"The date in ?on= is not valid: {error}".encode(),
+                    content_type="text/plain; charset=utf-8",
+                )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def dated_links(request) -> dict:
+    """Template context: the date a page is read on, and the query that keeps it in links."""
+    on = getattr(request, "on", None)
+    if on is None:
+        return {"on": None, "on_query": "", "on_and": ""}
+    return {"on": on, "on_query": f"?on={on}", "on_and": f"&on={on}"}
+
+
 def home(request):
     """The top-level bodies, a page at a time, each with its offices (the units right under
     it) and how many departments and institutions each office has. The queries are the same
-    for any size of registry: one page of bodies, their offices, one grouped count."""
-    page = Paginator(Organization.objects.roots().with_labels(), HOME_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    for any size of registry: one page of bodies, their offices, one grouped count.
+
+    Today's page lists current bodies (`?ended=1` adds the dissolved and succeeded ones);
+    `?on=DATE` lists what existed then, each under its parent then."""
+    on = request.on
+    show_ended = on is None and request.GET.get("ended") == "1"
+    present = on.existing() if on else Q() if show_ended else Organization.objects.current_q()
+    moved = validtime.parents_on(on) if on else {}
+    to_top = [unit for unit, parent in moved.items() if parent is None]
+    roots_then = (
+        Organization.objects.filter(Q(parent__isnull=True) | Q(pk__in=to_top))
+        .exclude(pk__in=[unit for unit, parent in moved.items() if parent is not None])
+        .filter(present)
+        .in_tree_order()
+        .with_labels()
     )
+    page = Paginator(roots_then, HOME_PAGE_SIZE).get_page(request.GET.get("page"))
     roots = list(page.object_list)
-    offices = list(Organization.objects.filter(parent__in=[r.pk for r in roots]).with_labels())
-    units_by_section = {
-        (row["parent_id"], row["kind__section"]): row["total"]
-        # order_by(): the tree manager's default ordering would split the GROUP BY per row.
-        for row in Organization.objects.filter(parent__in=[o.pk for o in offices])
-        .order_by()
-        .values("parent_id", "kind__section")
-        .annotate(total=Count("pk"))
-    }
-    offices_by_root = children_by_parent(offices)
+    offices = _children_then(
+        [r.pk for r in roots], moved, present, Organization.objects.with_labels()
+    )
+    units_by_section: dict[tuple, int] = defaultdict(int)
+    for unit in _children_then(
+        [o.pk for o in offices],
+        moved,
+        present,
+        Organization.objects.select_related("kind").only("parent", "kind__section"),
+    ):
+        units_by_section[(unit.parent_then, unit.kind.section)] += 1
+    offices_by_root = defaultdict(list)
+    for office in offices:
+        offices_by_root[office.parent_then].append(office)
     bodies = [
         {
             "organization": root,
             "offices": [
                 {
                     "organization": office,
-                    "departments": units_by_section.get((office.pk, Kind.Section.STRUCTURE), 0),
-                    "affiliated": units_by_section.get((office.pk, Kind.Section.AFFILIATED), 0),
+                    "departments": units_by_section[(office.pk, Kind.Section.STRUCTURE)],
+                    "affiliated": units_by_section[(office.pk, Kind.Section.AFFILIATED)],
                 }
                 for office in offices_by_root.get(root.pk, ())
             ],
@@ -68,8 +117,24 @@ def home(request):
     # Counted from the top-level bodies' trees, without reading the whole table.
     totals = {"organizations": Organization.objects.total(), "people": Person.objects.count()}
     return render(
-        request, "registry/home.html", {"bodies": bodies, "totals": totals, "page": page}
+        request,
+        "registry/home.html",
+        {"bodies": bodies, "totals": totals, "page": page, "show_ended": show_ended},
     )
+
+
+def _children_then(parents: list[str], moved: dict, present: Q, queryset) -> list[Organization]:
+    """The units right under `parents` (then, when `moved` holds parents on a date), that pass
+    `present`, in tree order, each with `parent_then`."""
+    arrived = [unit for unit, parent in moved.items() if parent in set(parents)]
+    units = []
+    for unit in (
+        queryset.filter(Q(parent__in=parents) | Q(pk__in=arrived)).filter(present).in_tree_order()
+    ):
+        unit.parent_then = moved.get(unit.pk, unit.parent_id)
+        if unit.parent_then in parents:
+            units.append(unit)
+    return units
 
 
 class OrganizationDetailView(DetailView):
@@ -80,48 +145,113 @@ class OrganizationDetailView(DetailView):
 
     queryset = Organization.objects.with_labels().select_related("parent")
 
+    def get(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        on = request.on
+        if on is not None and not validtime.exists_on(self.object, on):
+            return render(
+                request,
+                "registry/organization_not_then.html",
+                self._not_then(self.object, on),
+                status=404,
+            )
+        return self.render_to_response(self.get_context_data(object=self.object))
+
+    @staticmethod
+    def _not_then(organization: Organization, on: On) -> dict:
+        """What to offer instead of a unit that did not exist on `on`: its dates, its
+        predecessors and its parent then (when those existed), and today's page."""
+        parent = validtime.parent_on(organization, on)
+        predecessors = [
+            link.predecessor
+            for link in organization.predecessor_links.select_related("predecessor")
+        ]
+        return {
+            "organization": organization,
+            "parent_then": parent if parent and validtime.exists_on(parent, on) else None,
+            "predecessors": [p for p in predecessors if validtime.exists_on(p, on)],
+            "formed_later": organization.formed is not None
+            and organization.formed.earliest > on.last,
+        }
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         organization = self.object
-        descendants = list(_descendants(organization))
-        children = children_by_parent(descendants)
+        on = self.request.on
+        if on is None:
+            children = children_by_parent(_descendants(organization))
+            ancestors = list(Organization.objects.ancestors(organization))
+            parent = organization.parent
+        else:
+            children = validtime.structure_on(organization, on, _outline_rows).children
+            ancestors = validtime.ancestors_on(organization, on)
+            parent = ancestors[-1] if ancestors else None
         direct = children.get(organization.pk, [])
         links = list(
             Succession.objects.filter(
                 Q(successor=organization) | Q(predecessor=organization)
             ).select_related("predecessor", "successor")
         )
-        context.update(
-            ancestors=list(Organization.objects.ancestors(organization)),
-            posts=organization.posts.prefetch_related(
+        posts = list(
+            organization.posts.prefetch_related(
                 Prefetch("holdings", queryset=Holding.objects.select_related("person"))
-            ),
+            )
+        )
+        for post in posts:
+            holdings = list(post.holdings.all())
+            post.holdings_shown = validtime.holdings_on(holdings, on) if on else holdings
+        suffix = f"?on={on}" if on else ""
+        context.update(
+            ancestors=ancestors,
+            parent=parent,
+            name=validtime.name_on(organization, on) if on else organization.name,
+            other_names=validtime.names_on(organization, on)
+            if on
+            else organization.other_names_in_order,
+            rank=validtime.rank_on(organization, on) if on else organization.rank,
+            ended=organization.dissolved is not None
+            or any(link.predecessor_id == organization.pk for link in links),
+            dates_unknown=validtime.dates_unknown(organization),
+            posts=posts,
             departments=_outline_html(
-                outline([c for c in direct if not c.kind.is_affiliated], children)
+                outline([c for c in direct if not c.kind.is_affiliated], children), suffix
             ),
             affiliated=_outline_html(
-                outline([c for c in direct if c.kind.is_affiliated], children)
+                outline([c for c in direct if c.kind.is_affiliated], children), suffix
             ),
             predecessors=[link for link in links if link.successor_id == organization.pk],
             successors=[link for link in links if link.predecessor_id == organization.pk],
             citations=organization.citations.select_related("source"),
+            timeline=validtime.timeline(organization),
             # Built with ElementTree from the rows above, so every name is escaped.
-            chart=mark_safe(organization_chart(organization, children)) if direct else "",
+            chart=mark_safe(
+                organization_chart(
+                    organization,
+                    children,
+                    url_for=lambda node: node.get_absolute_url() + suffix,
+                )
+            )
+            if direct
+            else "",
         )
         return context
 
 
-def _descendants(organization: Organization) -> QuerySet:
-    """Everything under `organization`, in tree order, with what outlines and charts show."""
+def _outline_rows(queryset: QuerySet) -> QuerySet:
+    """What outlines and charts show of each unit, in tree order."""
     return (
-        Organization.objects.subtree(organization, include_self=False)
-        .in_tree_order()
+        queryset.in_tree_order()
         .with_labels()
-        .only_with_place(*OUTLINE_FIELDS)
+        .only_with_place(*OUTLINE_FIELDS, "formed", "dissolved")
     )
 
 
-def _outline_html(rows: list[OutlineRow]) -> str:
+def _descendants(organization: Organization) -> QuerySet:
+    """Everything under `organization`, in tree order, with what outlines and charts show."""
+    return _outline_rows(Organization.objects.subtree(organization, include_self=False))
+
+
+def _outline_html(rows: list[OutlineRow], suffix: str = "") -> str:
     """Nested lists of links to the units in `rows`, each with what the sources write in
     parentheses. Built here rather than in a template: a large unit has thousands of lines,
     and the template engine (with a URL reversal per line) costs several times more."""
@@ -130,6 +260,7 @@ def _outline_html(rows: list[OutlineRow]) -> str:
     before, after = reverse("registry:organization", kwargs={"pk": URL_SENTINEL}).split(
         URL_SENTINEL
     )
+    after += suffix
     html = []
     for row in rows:
         node = row.node
@@ -164,11 +295,13 @@ class PersonDetailView(DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["holdings"] = (
+        holdings = list(
             self.object.holdings.select_related("post__organization__kind")
             .order_by(*tree_order("post__organization__"), "post__position")
             .all()
         )
+        on = self.request.on
+        context["holdings"] = validtime.holdings_on(holdings, on) if on else holdings
         return context
 
 
@@ -184,6 +317,8 @@ def search(request):
     context = {"query": query, "too_long": too_long, "max_length": SEARCH_MAX_LENGTH}
     if query and not too_long:
         matches = Organization.objects.matching(query).with_labels().select_related("parent")
+        if request.on is not None:
+            matches = matches.filter(request.on.existing())
         page = Paginator(matches, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
         roots = Organization.objects.with_labels().roots_of(page.object_list)
         context.update(

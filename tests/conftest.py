@@ -71,6 +71,20 @@ def assert_tree_valid() -> None:
     assert tree_snapshot() == before
 
 
+def empty_inlines() -> dict[str, str]:
+    """The management forms of the organization admin's inlines, each with no rows: what an
+    add form posts when no inline row is filled in."""
+    from django.contrib import admin as django_admin
+    from django.forms.models import _get_foreign_key
+
+    data = {}
+    for inline in django_admin.site._registry[Organization].inlines:
+        link = _get_foreign_key(Organization, inline.model, fk_name=inline.fk_name)
+        prefix = link.remote_field.get_accessor_name()
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data
+
+
 def admin_form_data(page) -> dict:
     """What a browser would submit for the admin form on `page`, inlines included."""
 

@@ -16,14 +16,10 @@ from django.db import connection
 from registry.csvcodec import csv_lines
 from registry.exports import organization_rows, post_rows
 from registry.models import (
-    Citation,
-    Holding,
+    REGISTRY_MODELS,
+    Kind,
     Organization,
-    OtherName,
-    Person,
-    Post,
-    Source,
-    Succession,
+    Rank,
 )
 
 
@@ -46,8 +42,10 @@ def write(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes:
 
 
 def empty_registry() -> None:
-    for model in (Holding, Post, Succession, Citation, OtherName, Person, Source):
-        model.objects.all().delete()
+    """Every organization, person and source gone; the vocabularies (kinds, ranks) kept."""
+    for model in reversed(REGISTRY_MODELS):
+        if model not in (Organization, Kind, Rank):
+            model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Organization._meta.db_table}")
 

@@ -18,17 +18,16 @@ from registry.admin.organizations import OrganizationAdmin
 from registry.models import Organization, Post
 from registry.services import organization_delete, organization_move
 
-from .conftest import admin_drag, admin_form_data, admin_submit, assert_tree_valid, tree_snapshot
+from .conftest import (
+    admin_drag,
+    admin_form_data,
+    admin_submit,
+    assert_tree_valid,
+    empty_inlines,
+    tree_snapshot,
+)
 
 CHANGELIST = "/admin/registry/organization/"
-INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
-
-
-def _empty_inlines() -> dict[str, str]:
-    data = {}
-    for prefix in INLINE_PREFIXES:
-        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
-    return data
 
 
 def _children(pk: str) -> list[str]:
@@ -168,7 +167,7 @@ def test_a_department_can_be_added_under_an_office(editor_client, seeded):
             "parent": "npcsc-general-office",
             "kind": "internal-department",
             "formed": "2024-03",
-            **_empty_inlines(),
+            **empty_inlines(),
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -187,7 +186,7 @@ def test_adding_with_dissolution_before_formation_is_refused_with_a_message(edit
             "kind": "internal-department",
             "formed": "1980-12-30",
             "dissolved": "1980-12-01",
-            **_empty_inlines(),
+            **empty_inlines(),
         },
     )
     assert response.status_code == 200
@@ -203,7 +202,7 @@ def test_moving_under_its_own_descendant_is_refused_with_a_message(editor_client
     before = tree_snapshot()
     response = editor_client.post(
         f"{CHANGELIST}top/change/",
-        {"name": "Top", "parent": "child", "kind": "internal-department", **_empty_inlines()},
+        {"name": "Top", "parent": "child", "kind": "internal-department", **empty_inlines()},
     )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["parent"]
@@ -425,7 +424,7 @@ def test_an_add_under_a_parent_deleted_meanwhile_is_refused_on_the_form(
     response = editor_client.post(
         f"{CHANGELIST}add/",
         {"id": "npcsc-go-late", "name": "Late", "parent": parent, "kind": "internal-department"}
-        | _empty_inlines(),
+        | empty_inlines(),
     )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["parent"]

@@ -14,7 +14,7 @@ from django.test import Client
 from registry.models import Organization, Person, Post
 from registry.roles import EDITORS
 
-from .conftest import admin_form_data, admin_submit, assert_tree_valid
+from .conftest import admin_form_data, admin_submit, assert_tree_valid, empty_inlines
 
 ORGANIZATIONS = "/admin/registry/organization/"
 STALE = "was changed by someone else after you opened this form"
@@ -80,7 +80,7 @@ def test_a_form_stays_fresh_when_only_the_tree_around_it_moved(
             "name": "New Office",
             "parent": "npcsc-general-office",
             "kind": "internal-department",
-            **_empty_inlines(),
+            **empty_inlines(),
         },
     )
     assert added.status_code == 302
@@ -131,11 +131,3 @@ def test_a_form_sent_back_with_errors_stays_tied_to_the_state_it_was_opened_on(
 
     assert STALE in response.content.decode()
     assert Organization.objects.get(pk="npcsc-go-research-office").location == "Second address"
-
-
-def _empty_inlines() -> dict:
-    prefixes = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
-    data = {}
-    for prefix in prefixes:
-        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
-    return data

@@ -10,11 +10,14 @@ from reversion.models import Revision, Version
 from registry import history
 from registry.history import ROOT_MODELS, history_record
 from registry.models import (
+    ChangeEvent,
     Citation,
+    EventOrganization,
     Holding,
     Organization,
     OtherName,
     Person,
+    Placement,
     Post,
     Source,
     Succession,
@@ -49,6 +52,17 @@ def _add_hostile_records() -> None:
     )
     post = Post.objects.create(organization=unit, title=HOSTILE, position=2)
     Holding.objects.create(post=post, person=person, position=1, start="2000")
+    event = ChangeEvent.objects.create(
+        id="hostile-event", type="moved", date="2000-02", note=HOSTILE, source=source
+    )
+    EventOrganization.objects.create(event=event, organization=unit, role="result")
+    Placement.objects.create(
+        organization=unit,
+        parent=Organization.objects.get(pk="cppcc-general-office"),
+        start="1999-05",
+        end="2000-02",
+        event=event,
+    )
 
 
 def _stored() -> set[tuple]:
@@ -79,7 +93,7 @@ def test_bulk_written_versions_equal_django_reversions_own(seeded, monkeypatch, 
     assert set(Revision.objects.values_list("date_created", "comment")) == {(date, "x")}
     assert by_us == by_reversion
     models_seen = {ct for ct, *_ in by_us}
-    assert len(models_seen) == 10  # every registered model is compared
+    assert len(models_seen) == 13  # every registered model is compared
 
 
 def test_bulk_written_versions_read_back_through_django_reversion(seeded):

@@ -16,7 +16,17 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from registry.models import Organization, OtherName, Person, Post, Source, Succession
+from registry.models import (
+    ChangeEvent,
+    EventOrganization,
+    Organization,
+    OtherName,
+    Person,
+    Placement,
+    Post,
+    Source,
+    Succession,
+)
 
 SEED_FILES = ("cppcc-general-office.txt", "npcsc-general-office.txt")
 CPPCC = "cppcc-general-office.txt"
@@ -29,6 +39,10 @@ RANK = re.compile(r".+-level")
 PREDECESSOR = re.compile(
     r"The predecessor of the General Office was the (?P<name>.+?), "
     r"which was established in (?P<date>\w+ \d{4})\."
+)
+ESTABLISHED_WITH_BODY = re.compile(
+    r"The General Office of the (?P<body>NPCSC) was established in (?P<year>\d{4}), along with "
+    r"the NPC and the NPCSC\."
 )
 FORMER_NAME = re.compile(
     r"The (?P<name>General Office of .+?) was established on (?P<date>\d{1,2} \w+ \d{4})\."
@@ -226,6 +240,11 @@ def cppcc() -> SeedDocument:
     return read_seed(CPPCC)
 
 
+@pytest.fixture
+def npcsc() -> SeedDocument:
+    return read_seed("npcsc-general-office.txt")
+
+
 # --- The seed copies and the fixture file ---------------------------------------------------
 
 
@@ -246,6 +265,8 @@ def test_fixture_leaves_vocabularies_and_accounts_to_migrations():
         "registry.othername",
         "registry.citation",
         "registry.succession",
+        "registry.changeevent",
+        "registry.eventorganization",
         "registry.person",
         "registry.post",
         "registry.holding",
@@ -255,7 +276,7 @@ def test_fixture_leaves_vocabularies_and_accounts_to_migrations():
 def test_fixture_matches_rows_by_natural_key_not_numeric_id():
     objects = json.loads((Path(settings.BASE_DIR) / "fixtures" / "seed.json").read_text())
     with_pk = {obj["model"] for obj in objects if "pk" in obj}
-    assert with_pk == {"registry.organization", "registry.person"}
+    assert with_pk == {"registry.organization", "registry.person", "registry.changeevent"}
 
 
 def test_loading_the_fixture_twice_adds_nothing(seed_db):
@@ -451,6 +472,64 @@ def test_name_at_establishment_in_history_is_a_former_name(seed_db, cppcc):
     written = FORMER_NAME.search(cppcc.sections["History"])
     assert other_names(office, OtherName.Type.FORMER_NAME) == [written.group("name")]
     assert office.formed.display() == written.group("date")
+
+
+# --- Time: dates, the former name's period, the establishment event (issue "through time") --
+
+
+def test_former_name_is_in_use_from_the_establishment_date_with_no_invented_end(seed_db, cppcc):
+    written = FORMER_NAME.search(cppcc.sections["History"])
+    former = OtherName.objects.get(name=written.group("name"))
+    assert former.start.display() == written.group("date")
+    assert former.end is None  # the seed does not say when the name stopped
+
+
+def test_establishment_is_an_event_with_its_predecessor_before_and_the_office_after(
+    seed_db, cppcc
+):
+    office = office_of(cppcc)
+    link = Succession.objects.get(successor=office)
+    event = link.event
+    assert event.type == ChangeEvent.Type.ESTABLISHED
+    assert event.date == office.formed
+    assert event.date.display() == FORMER_NAME.search(cppcc.sections["History"]).group("date")
+    parts = {(p.organization.name, p.role) for p in event.participants.all()}
+    assert parts == {
+        (cppcc.predecessor.group("name"), EventOrganization.Role.ORIGINAL),
+        (office.name, EventOrganization.Role.RESULT),
+    }
+    assert event.source.title == cppcc.title
+
+
+def test_only_the_cppcc_establishment_is_an_event(seed_db):
+    assert ChangeEvent.objects.count() == 1
+
+
+def test_npcsc_body_formation_year_is_the_one_its_office_was_established_with(seed_db, npcsc):
+    stated = ESTABLISHED_WITH_BODY.search(npcsc.sections["History"])
+    office = office_of(npcsc)
+    assert str(office.parent.formed) == stated.group("year")
+    assert str(office.formed).startswith(stated.group("year"))
+
+
+def test_no_other_date_is_invented(seed_db):
+    """Every date in the seed registry is one the documents state."""
+    dated = {
+        (pk, str(formed))
+        for pk, formed in Organization.objects.exclude(formed="").values_list("pk", "formed")
+    }
+    assert dated == {
+        ("cppcc-general-office", "1980-12-30"),
+        ("cppcc-secretariat", "1949-10"),
+        ("npcsc", "1954"),
+        ("npcsc-general-office", "1954-09-27"),
+    }
+    assert not Organization.objects.exclude(dissolved="").exists()
+    assert not Placement.objects.exists()
+    assert not OtherName.objects.exclude(end="").exists()
+    assert list(OtherName.objects.exclude(start="").values_list("start", flat=True)) == [
+        "1980-12-30"
+    ]
 
 
 # --- Sources ------------------------------------------------------------------------------

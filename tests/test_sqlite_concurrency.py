@@ -33,11 +33,10 @@ from reversion.models import Version
 from registry.models import Organization
 from registry.roles import EDITORS
 
-from .conftest import admin_drag, admin_form_data, assert_tree_valid
+from .conftest import admin_drag, admin_form_data, assert_tree_valid, empty_inlines
 from .csvtools import export_text, parse, write
 
 CHANGELIST = "/admin/registry/organization/"
-INLINE_PREFIXES = ("other_names", "posts", "citations", "predecessor_links", "successor_links")
 CURATORS = 4
 OPERATIONS = ("add", "add", "edit", "reparent", "move", "move", "delete", "revert", "recover")
 OPERATIONS += ("refused",)
@@ -105,13 +104,6 @@ def _editor_client() -> Client:
     return client
 
 
-def _empty_inlines() -> dict[str, str]:
-    data = {}
-    for prefix in INLINE_PREFIXES:
-        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
-    return data
-
-
 def _random_pk(rng: random.Random, **filters) -> str | None:
     ids = sorted(
         Organization.objects.filter(**filters)
@@ -156,7 +148,7 @@ def _curator(index: int, path: Path, started, results) -> None:
                         "name": f"Unit {index}.{number}",
                         "parent": _random_pk(rng),
                         "kind": "internal-department",
-                        **_empty_inlines(),
+                        **empty_inlines(),
                     },
                 )
                 if response.status_code == 302:
@@ -246,7 +238,7 @@ def _curator(index: int, path: Path, started, results) -> None:
                     refused = admin_drag(client, pk, pk, "last-child").startswith(b"FAIL")
                 else:
                     data = {"id": "cppcc-general-office", "name": f"Copy {index}.{number}"}
-                    data |= {"kind": "internal-department", **_empty_inlines()}
+                    data |= {"kind": "internal-department", **empty_inlines()}
                     refused = client.post(f"{CHANGELIST}add/", data).status_code == 200
                 assert refused, f"an invalid write ({choice}) was accepted"
                 log["refused"] += 1

@@ -25,9 +25,11 @@ from ..exports import organization_rows
 from ..history import record_lock
 from ..models import (
     Citation,
+    EventOrganization,
     Holding,
     Organization,
     OtherName,
+    Placement,
     Post,
     Succession,
 )
@@ -111,7 +113,7 @@ def _roots():
 class OtherNameInline(KeepWhitespaceMixin, admin.TabularInline):
     model = OtherName
     extra = 0
-    fields = ("name", "name_type", "language", "position")
+    fields = ("name", "name_type", "language", "start", "end", "position")
 
 
 class CitationInline(KeepWhitespaceMixin, admin.TabularInline):
@@ -158,12 +160,38 @@ def _lineage_inline(side: str, other: str) -> type[admin.TabularInline]:
             "model": Succession,
             "fk_name": side,
             "extra": 0,
-            "autocomplete_fields": (other,),
-            "fields": (other, "date", "note"),
+            "fields": (other, "date", "note", "event"),
+            "autocomplete_fields": (other, "event"),
             "verbose_name": other,
             "verbose_name_plural": f"{other}s",
         },
     )
+
+
+class PlacementInline(KeepWhitespaceMixin, admin.TabularInline):
+    """Where the unit sat before its current parent (the tree above), and when."""
+
+    model = Placement
+    fk_name = "organization"
+    extra = 0
+    autocomplete_fields = ("parent", "event")
+    fields = ("parent", "start", "end", "event")
+
+
+class EventPartInline(admin.TabularInline):
+    """The change events the organization took part in; each is edited on its own page."""
+
+    model = EventOrganization
+    extra = 0
+    fields = ("event", "role")
+    readonly_fields = fields
+    show_change_link = False
+    can_delete = False
+    verbose_name = "change event"
+    verbose_name_plural = "change events (edited on each event's page)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 PredecessorInline = _lineage_inline("successor", "predecessor")
@@ -194,7 +222,15 @@ class OrganizationAdmin(
     history_latest_first = True
     resource_classes = (OrganizationResource,)
     actions = ("export_subtrees",)
-    inlines = (OtherNameInline, PostInline, CitationInline, PredecessorInline, SuccessorInline)
+    inlines = (
+        OtherNameInline,
+        PostInline,
+        CitationInline,
+        PlacementInline,
+        PredecessorInline,
+        SuccessorInline,
+        EventPartInline,
+    )
     fieldsets = admin_fieldsets(ORGANIZATIONS)
 
     def get_readonly_fields(self, request, obj=None):

@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.db.models import Count
 
 from ..models import (
+    ChangeEvent,
+    EventOrganization,
     Holding,
     Kind,
     Person,
@@ -79,6 +81,29 @@ class PersonAdmin(KeepWhitespaceMixin, HistoryAdmin):
     search_fields = ("name", "name_zh", "id")
     autocomplete_fields = ("sources",)
     inlines = (HeldPostInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("id",) if obj else ()
+
+
+class EventOrganizationInline(admin.TabularInline):
+    model = EventOrganization
+    extra = 1
+    autocomplete_fields = ("organization",)
+    fields = ("organization", "role", "position")
+
+
+@admin.register(ChangeEvent)
+class ChangeEventAdmin(KeepWhitespaceMixin, HistoryAdmin):
+    """Reforms as they happened: typed, dated, sourced, with the organizations before and after."""
+
+    list_display = ("id", "type", "date", "source")
+    list_filter = ("type",)
+    list_select_related = ("source",)
+    search_fields = ("id", "note", "participants__organization__name")
+    autocomplete_fields = ("source", "rank_before", "rank_after")
+    fields = ("id", "type", "date", "note", "source", "locator", "rank_before", "rank_after")
+    inlines = (EventOrganizationInline,)
 
     def get_readonly_fields(self, request, obj=None):
         return ("id",) if obj else ()

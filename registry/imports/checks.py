@@ -376,10 +376,12 @@ def check_organization(
     items = {column: row.items(column, rules) for column, rules in _ITEMS}
 
     seen = set()
-    for name_type, name, _ in items["other_names"]:
+    for name_type, name, _, start, end in items["other_names"]:
         if (name_type, name) in seen:
             row.fail("other_names", f"“{name}” is listed twice as {name_type}.")
         seen.add((name_type, name))
+        if start and end and PartialDate.parse(end).is_before(PartialDate.parse(start)):
+            row.fail("other_names", f"“{name}”: its end ({end}) is before its start ({start}).")
     if len(set(items["sources"])) != len(items["sources"]):
         row.fail("sources", "the same source and locator are listed twice.")
     predecessors = items["predecessors"]

@@ -64,7 +64,7 @@ def current_rows(ids: list[str], registry_size: int) -> Stored:
         (
             "other_names",
             OtherName.objects.order_by("organization", "position", "pk").values_list(
-                "organization", "name_type", "name", "language"
+                "organization", "name_type", "name", "language", "start", "end"
             ),
             "organization",
         ),

@@ -118,7 +118,7 @@ def _write_related(rewrite: dict[str, list[CheckedOrganization]], current: Store
 
     insert_rows(
         OtherName,
-        ("organization", "name_type", "name", "language", "position"),
+        ("organization", "name_type", "name", "language", "start", "end", "position"),
         [
             (row.id, *other_name, position)
             for row in rewrite["other_names"]
