@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import feeds, views
 from .caching import public_page
 
 app_name = "registry"
@@ -29,6 +29,18 @@ urlpatterns = [
     ),
     _page("people/<slug:pk>/", views.PersonDetailView.as_view(), "person", views.person_in_url),
     _page("search/", views.search, "search"),
+    _page("changes/", views.compare, "changes"),
+    _page("changes.csv", views.changes_csv, "changes-csv", views.subtree_root),
+    _page("changes.atom", feeds.ChangesFeed(), "changes-feed"),
+    _page(
+        "organizations/<slug:pk>/changes.atom",
+        feeds.OrganizationChangesFeed(),
+        "organization-changes-feed",
+        views.organization_in_url,
+    ),
+    _page("events/<slug:pk>/", views.event, "event", views.event_in_url),
     _page("organizations.csv", views.organizations_csv, "organizations-csv", views.subtree_root),
     _page("posts.csv", views.posts_csv, "posts-csv", views.subtree_root),
+    _page("placements.csv", views.placements_csv, "placements-csv", views.subtree_root),
+    _page("events.csv", views.events_csv, "events-csv", views.subtree_root),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import datetime
 import itertools
 from collections import defaultdict
 from functools import cache, wraps
@@ -14,16 +15,17 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, Streaming
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import escape
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
-from . import validtime
+from . import changes, validtime
 from .charts import organization_chart
 from .csvcodec import csv_lines
 from .dates import On
-from .exports import organization_rows, post_rows
-from .models import Holding, Kind, Organization, Person, Succession
+from .exports import event_rows, organization_rows, placement_rows, post_rows
+from .models import ChangeEvent, Holding, Kind, Organization, Person, Succession
 from .trees import OutlineRow, children_by_parent, outline, tree_order
 
 SEARCH_MAX_LENGTH = 200
@@ -329,6 +331,147 @@ def search(request):
     return render(request, "registry/search.html", context)
 
 
+class BadParameter(ValueError):
+    """A query parameter a reader can fix: answered with 400 and this message."""
+
+
+def _bad_request(message: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(message.encode(), content_type="text/plain; charset=utf-8")
+
+
+def comparison_asked(request) -> changes.Changes | None:
+    """The comparison `?from=DATE&to=DATE` (`to` defaults to today; `root=ID` narrows it to a
+    subtree) of a compare page or its CSV, or None when no `from` is given. Raises BadParameter
+    naming what is wrong, or Http404 for an unknown root."""
+    if not request.GET.get("from"):
+        if request.GET.get("to"):
+            raise BadParameter("Give the first date too: ?from=YYYY[-MM[-DD]].")
+        return None
+    dates = {}
+    for name, default in (("from", None), ("to", datetime.date.today().isoformat())):
+        try:
+            dates[name] = On.parse(request.GET.get(name) or default)
+        except ValueError as error:
+            raise BadParameter(f"The date in ?{name}= is not valid: {error}") from error
+    if dates["to"].last < dates["from"].last:
+        raise BadParameter(
+            f"?from= ({dates['from']}) is after ?to= ({dates['to']}): give the earlier date first."
+        )
+    root = None
+    if pk := _root_in_url(request):
+        root = get_object_or_404(Organization, pk=pk)
+    return changes.changes_between(dates["from"], dates["to"], root)
+
+
+COMPARE_SHOWN = 100  # changes of each kind listed on the compare page; the rest one click away
+COMPARE_PAGE_SIZE = 200  # changes a page lists when it shows one kind only
+
+
+def compare(request):
+    """/changes/?from=D1&to=D2 (&root=ID): what changed between two dates, by kind, each change
+    linked; `&kind=K` lists one kind a page at a time."""
+    try:
+        found = comparison_asked(request)
+    except BadParameter as error:
+        return _bad_request(str(error))
+    context = {"kinds": changes.KINDS, "found": found, "compared": found is not None}
+    if found is None:
+        return render(request, "registry/changes.html", context)
+    kind = request.GET.get("kind", "")
+    if kind and kind not in changes.KIND_CODES:
+        return _bad_request(f"?kind= must be one of: {', '.join(changes.KIND_CODES)}.")
+    query = {
+        "from": found.start,
+        "to": found.end,
+        **({"root": found.root.pk} if found.root else {}),
+    }
+    base = urlencode(query)
+    sections = []
+    for each in changes.KINDS:
+        if kind and each.code != kind:
+            continue
+        listed = found.by_kind.get(each.code, [])
+        page = None
+        if kind:
+            page = Paginator(listed, COMPARE_PAGE_SIZE).get_page(request.GET.get("page"))
+            shown = page.object_list
+        else:
+            shown = listed[:COMPARE_SHOWN]
+        sections.append({"kind": each, "changes": shown, "count": len(listed), "page": page})
+    context.update(
+        sections=sections,
+        kind=kind,
+        base=base,
+        page_extra=f"&{base}&kind={kind}",
+        counts=[(each, len(found.by_kind.get(each.code, []))) for each in changes.KINDS],
+    )
+    return render(request, "registry/changes.html", context)
+
+
+CHANGE_COLUMNS = (
+    "kind",
+    "date",
+    "organization",
+    "name",
+    "detail",
+    "related",
+    "person",
+    "event",
+    "source",
+)
+
+
+def changes_csv(request):
+    """The compare page's changes, every one, as CSV (columns: CHANGE_COLUMNS)."""
+    try:
+        found = comparison_asked(request)
+    except BadParameter as error:
+        return _bad_request(str(error))
+    if found is None:
+        return _bad_request("Give the dates to compare: ?from=YYYY[-MM[-DD]]&to=YYYY[-MM[-DD]].")
+    rows = (
+        [
+            change.kind,
+            str(change.date or ""),
+            change.unit.id,
+            change.unit.name,
+            change.detail,
+            " ".join(unit.id for unit in change.related),
+            change.person.id if change.person else "",
+            change.event_id or "",
+            change.source,
+        ]
+        for change in found
+    )
+    response = StreamingHttpResponse(
+        csv_lines(CHANGE_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+    )
+    scope = f"-{found.root.pk}" if found.root else ""
+    response["Content-Disposition"] = (
+        f'attachment; filename="changes{scope}-{found.start}-to-{found.end}.csv"'
+    )
+    return response
+
+
+def event(request, pk: str):
+    """One change event: its type, date, source, and the organizations before and after."""
+    found = get_object_or_404(
+        ChangeEvent.objects.select_related("source", "rank_before", "rank_after"), pk=pk
+    )
+    parts = list(found.participants.select_related("organization"))
+    return render(
+        request,
+        "registry/event_detail.html",
+        {
+            "event": found,
+            "originals": [p.organization for p in parts if p.role == "original"],
+            "results": [p.organization for p in parts if p.role == "result"],
+            "placements": found.placements.select_related("organization", "parent"),
+            "successions": found.successions.select_related("predecessor", "successor"),
+        },
+    )
+
+
 # What the pages about one record are about (caching.public_page's `subject`).
 
 
@@ -338,6 +481,10 @@ def organization_in_url(request, pk: str) -> QuerySet:
 
 def person_in_url(request, pk: str) -> QuerySet:
     return Person.objects.filter(pk=pk)
+
+
+def event_in_url(request, pk: str) -> QuerySet:
+    return ChangeEvent.objects.filter(pk=pk)
 
 
 def _root_in_url(request) -> str:
@@ -355,14 +502,26 @@ def subtree_root(request) -> QuerySet | None:
     return Organization.objects.filter(pk=root) if root else None
 
 
-def _csv_download(request, dataset: str, rows_for) -> StreamingHttpResponse:
-    """Stream a whole dataset (or `?root=ID`'s subtree) as CSV; `?excel=1` adds a UTF-8 BOM."""
+def _csv_download(request, dataset: str, rows_for, *, dated: bool = True) -> HttpResponse:
+    """Stream a whole dataset (or `?root=ID`'s subtree) as CSV; `?excel=1` adds a UTF-8 BOM.
+    A `dated` dataset read `?on=DATE` is the registry as it stood then (same columns: the file
+    imports as it is); the others are the dated facts themselves, and refuse a date."""
     root = None
     name = dataset
+    on = request.on
+    if on is not None and not dated:
+        return HttpResponseBadRequest(
+            f"The {dataset} file holds every dated fact: ?on= does not apply to it.".encode(),
+            content_type="text/plain; charset=utf-8",
+        )
     if pk := _root_in_url(request):
         root = get_object_or_404(Organization, pk=pk)
+        if on is not None and not validtime.exists_on(root, on):
+            raise Http404(f"“{root.pk}” did not exist {on.phrase()}.")
         name = f"{dataset}-{root.pk}"
-    rows = rows_for(root)
+    if on is not None:
+        name = f"{name}-{on}"
+    rows = rows_for(root, on) if dated else rows_for(root)
     lines = csv_lines(next(rows), rows)
     if request.GET.get("excel"):
         lines = itertools.chain([codecs.BOM_UTF8.decode()], lines)
@@ -377,6 +536,14 @@ def organizations_csv(request):
 
 def posts_csv(request):
     return _csv_download(request, "posts", post_rows)
+
+
+def placements_csv(request):
+    return _csv_download(request, "placements", placement_rows, dated=False)
+
+
+def events_csv(request):
+    return _csv_download(request, "events", event_rows, dated=False)
 
 
 @cache

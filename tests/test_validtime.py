@@ -19,7 +19,9 @@ GO = "/organizations/cppcc-general-office/"
 def _links(html: str) -> list[str]:
     """The page's links to records, but those that change the date on purpose ("back to
     today", a timeline's dates)."""
-    return re.findall(r'<a href="(/(?:organizations|people)/[^"]*)"', html)
+    # The Atom feed of an organization's changes lists every date: it has none to keep.
+    links = re.findall(r'<a href="(/(?:organizations|people)/[^"]*)"', html)
+    return [link for link in links if not link.endswith("/changes.atom")]
 
 
 def _page(client, url: str) -> str:
