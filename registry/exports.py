@@ -12,16 +12,30 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 
+from . import validtime
 from .csvcodec import dump_list
 from .database import read_only_snapshot
-from .models import Citation, Holding, Organization, OtherName, Person, Post, Source, Succession
-from .schema import ORGANIZATIONS, POSTS, Cell, Dataset, Field
+from .dates import On, PartialDate
+from .models import (
+    ChangeEvent,
+    Citation,
+    EventOrganization,
+    Holding,
+    Organization,
+    OtherName,
+    Person,
+    Placement,
+    Post,
+    Source,
+    Succession,
+)
+from .schema import EVENTS, ORGANIZATIONS, PLACEMENTS, POSTS, Cell, Dataset, Field
 from .trees import subtree_lookups, tree_order, tree_order_key
 
 # Organizations per page. PostgreSQL joins a page's other names and citations by reading those
@@ -133,8 +147,14 @@ def _organization_chunks(root: Organization | None) -> Iterator[tuple[list[tuple
             yield chunk, related
 
 
-def organization_rows(root: Organization | None = None) -> Iterator[list[str]]:
-    """Every organization (or `root` and its subtree), in tree order, as CSV cells."""
+def organization_rows(
+    root: Organization | None = None, on: On | None = None
+) -> Iterator[list[str]]:
+    """Every organization (or `root` and its subtree), in tree order, as CSV cells. With `on`,
+    the registry as it stood then (see `_dated_organization_rows`)."""
+    if on is not None:
+        yield from _dated_organization_rows(root, on)
+        return
     yield list(ORGANIZATIONS.columns)
     base_level = root.level if root is not None else 0
     # counters[d]: siblings seen so far at relative depth d under the current path.
@@ -204,8 +224,14 @@ def _cells_of(fields: tuple[Field, ...], values: tuple) -> list[str]:
     ]
 
 
-def post_rows(root: Organization | None = None) -> Iterator[list[str]]:
-    """One row per holder (and one per post without holders), in tree and seniority order."""
+def post_rows(root: Organization | None = None, on: On | None = None) -> Iterator[list[str]]:
+    """One row per holder (and one per post without holders), in tree and seniority order.
+    With `on`: the posts of the organizations that existed then, in tree order as it stood
+    then, with the holdings that ran then (a post none of whose holdings ran then is a row
+    without holder)."""
+    if on is not None:
+        yield from _dated_post_rows(root, on)
+        return
     yield list(POSTS.columns)
     posts = Post.objects.order_by(*tree_order("organization__"), "position", "pk")
     if root is not None:
@@ -221,15 +247,202 @@ def post_rows(root: Organization | None = None) -> Iterator[list[str]]:
     yield from _post_batch(batch)
 
 
-def _post_batch(posts: list[tuple]) -> Iterator[list[str]]:
+def _post_batch(posts: list[tuple], on: On | None = None) -> Iterator[list[str]]:
     holders = defaultdict(list)
     for post, *holding in (
         Holding.objects.filter(post__in=[p[0] for p in posts])
         .order_by("post", "position", "pk")
         .values_list("post_id", *_HOLDING_VALUES)
     ):
-        holders[post].append(_cells_of(_HOLDER, holding))
+        if on is None or validtime.holdings_on([_Held(holding)], on):
+            holders[post].append(_cells_of(_HOLDER, holding))
     for pk, *post in posts:
         prefix = _cells_of(_POST_OWN, post)
         for holder in holders.get(pk) or [_NO_HOLDER]:
             yield list(_arrange_post((*prefix, *holder)))
+
+
+# --- The registry as it stood on a date (`?on=`): the same columns, so a dated file imports as
+# it is (a snapshot). Each organization that existed then, under its parent then, with its name
+# and rank then, in tree order as it stood then (docs/time.md).
+
+_COLUMN = {column: index for index, column in enumerate(ORGANIZATIONS.columns)}
+
+
+class _Then(NamedTuple):
+    """The organizations of a dated file in tree order then, each one's parent then and its
+    place among its siblings then (1 first)."""
+
+    chosen: list[str]
+    parents: dict[str, str | None]
+    positions: dict[str, int]
+
+
+def _tree_then(root: Organization | None, on: On) -> _Then:
+    """From one light query of the organizations that existed then: each under its parent
+    then, siblings in today's order (as the dated pages show them). Units that were under a
+    unit that did not exist then are not reached, as on the pages."""
+    moved = validtime.parents_on(on)
+    children: dict[str | None, list[str]] = defaultdict(list)
+    parents: dict[str, str | None] = {}
+    existing = Organization.objects.filter(on.existing()).in_tree_order()
+    for pk, parent in existing.values_list("pk", "parent_id").iterator(chunk_size=CHUNK):
+        parents[pk] = moved.get(pk, parent)
+        children[parents[pk]].append(pk)
+    positions = {
+        pk: place for siblings in children.values() for place, pk in enumerate(siblings, 1)
+    }
+    starts = children[None] if root is None else [root.pk] if root.pk in parents else []
+    chosen, seen = [], set()
+    stack = list(reversed(starts))
+    while stack:
+        pk = stack.pop()
+        if pk in seen:  # placements that would make a unit its own ancestor then
+            continue
+        seen.add(pk)
+        chosen.append(pk)
+        stack.extend(reversed(children.get(pk, ())))
+    return _Then(chosen, parents, positions)
+
+
+class _Named(NamedTuple):
+    """What `validtime.name_on` reads of an organization."""
+
+    name: str
+    other_names_in_order: list[OtherName]
+
+
+def ranks_on(on: On) -> dict[str, str]:
+    """The rank code (or "") on `on` of every unit with recorded rank changes: the rule of
+    `validtime.rank_on`, for all of them from one query."""
+    changes: dict[str, list[tuple]] = defaultdict(list)
+    rows = (
+        EventOrganization.objects.filter(event__type=ChangeEvent.Type.RANK_CHANGED)
+        .exclude(event__date="")
+        .order_by("event__date")
+        .values_list("organization", "event__date", "event__rank_before", "event__rank_after")
+    )
+    for pk, date, before, after in rows:
+        changes[pk].append((PartialDate.parse(date), before, after))
+    ranks = {}
+    for pk, listed in changes.items():
+        by_then = [change for change in listed if change[0].earliest <= on.last]
+        ranks[pk] = (by_then[-1][2] if by_then else listed[0][1]) or ""
+    return ranks
+
+
+def _dated_organization_rows(root: Organization | None, on: On) -> Iterator[list[str]]:
+    then = _tree_then(root, on)
+    former = defaultdict(list)  # only names with a whole known period can be a name then
+    for other in (
+        OtherName.objects.filter(name_type=OtherName.Type.FORMER_NAME)
+        .exclude(start="")
+        .exclude(end="")
+        .order_by("organization", "position", "pk")
+    ):
+        former[other.organization_id].append(other)
+    ranks = ranks_on(on)
+    yield list(ORGANIZATIONS.columns)
+    for row in _rows_for(then.chosen, then.positions):
+        pk = row[_COLUMN["id"]]
+        row[_COLUMN["parent"]] = then.parents[pk] or ""
+        if pk in former:
+            row[_COLUMN["name"]] = validtime.name_on(_Named(row[_COLUMN["name"]], former[pk]), on)
+        row[_COLUMN["rank"]] = ranks.get(pk, row[_COLUMN["rank"]])
+        yield row
+
+
+_START, _END = ([f.column for f in _HOLDER].index(column) for column in ("start", "end"))
+
+
+class _Held:
+    """A holding's cells as `validtime.holdings_on` reads them."""
+
+    def __init__(self, cells: tuple):
+        self.start = PartialDate.parse(cells[_START]) if cells[_START] else None
+        self.end = PartialDate.parse(cells[_END]) if cells[_END] else None
+
+
+def _dated_post_rows(root: Organization | None, on: On) -> Iterator[list[str]]:
+    chosen = _tree_then(root, on).chosen
+    yield list(POSTS.columns)
+    for start in range(0, len(chosen), CHUNK):
+        part = chosen[start : start + CHUNK]
+        by_organization = defaultdict(list)
+        posts = (
+            Post.objects.filter(organization__in=part)
+            .order_by("organization", "position", "pk")
+            .values_list("pk", *(f.attname for f in _POST_OWN))
+        )
+        for post in posts:
+            by_organization[post[_POST_ORGANIZATION]].append(post)
+        yield from _post_batch([post for pk in part for post in by_organization[pk]], on)
+
+
+_POST_ORGANIZATION = 1 + [f.column for f in _POST_OWN].index("organization")
+
+
+# --- Placements and change events: every row, whatever the date (they are the dated facts).
+
+_PLACEMENT_OWN = PLACEMENTS.own(Placement)
+_arrange_placement = _arranged(PLACEMENTS, _PLACEMENT_OWN, ())
+
+
+def placement_rows(root: Organization | None = None) -> Iterator[list[str]]:
+    """Every earlier placement (or those of `root`'s subtree's units), by unit in tree order,
+    then by end."""
+    yield list(PLACEMENTS.columns)
+    placements = Placement.objects.order_by(*tree_order("organization__"), "end")
+    if root is not None:
+        placements = placements.filter(**subtree_lookups(root, path="organization__"))
+    rows = placements.values_list(*(_cell_value(f) for f in _PLACEMENT_OWN))
+    for values in rows.iterator(chunk_size=CHUNK):
+        yield list(_arrange_placement(values))
+
+
+_EVENT_OWN = EVENTS.own(ChangeEvent)
+_EVENT_ITEMS = tuple(f for f in EVENTS if f.cell is Cell.ITEMS)
+_arrange_event = _arranged(
+    EVENTS, _EVENT_OWN, ("source", "source_url", *(f.column for f in _EVENT_ITEMS))
+)
+
+
+def event_rows(root: Organization | None = None) -> Iterator[list[str]]:
+    """Every change event (or those in which a unit of `root`'s subtree took part), by date
+    then id, with its organizations and lineage links."""
+    yield list(EVENTS.columns)
+    events = ChangeEvent.objects.order_by("date", "id")
+    if root is not None:
+        events = events.filter(
+            pk__in=EventOrganization.objects.filter(
+                **subtree_lookups(root, path="organization__")
+            ).values("event")
+        )
+    ids = list(events.values_list("pk", flat=True))
+    empty = Value("")
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        parts = (
+            EventOrganization.objects.filter(event__in=part)
+            .order_by("event", "role", "position", "pk")
+            .values_list("event", "organization", "role")
+        )
+        links = (
+            Succession.objects.filter(event__in=part)
+            .order_by("event", "predecessor", "successor")
+            .values_list("event", "predecessor", "successor")
+        )
+        items = [
+            _cells(sorted(rows) if field.column == "successions" else rows, field)
+            for field, rows in zip(_EVENT_ITEMS, (parts, links), strict=True)
+        ]
+        values = {
+            row[0]: row
+            for row in ChangeEvent.objects.filter(pk__in=part).values_list(
+                *(_cell_value(f) for f in _EVENT_OWN),
+                Coalesce("source__title", empty),
+                Coalesce("source__url", empty),
+            )
+        }
+        for pk in part:
+            yield list(_arrange_event((*values[pk], *(cells.get(pk, "") for cells in items))))

@@ -21,7 +21,19 @@ from functools import cached_property
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
-from .models import Citation, Holding, Organization, OtherName, Person, Post, Source, Succession
+from .models import (
+    ChangeEvent,
+    Citation,
+    EventOrganization,
+    Holding,
+    Organization,
+    OtherName,
+    Person,
+    Placement,
+    Post,
+    Source,
+    Succession,
+)
 
 
 class Cell(enum.Enum):
@@ -448,7 +460,162 @@ POSTS = Dataset(
     ),
 )
 
-DATASETS = {dataset.name: dataset for dataset in (ORGANIZATIONS, POSTS)}
+# Valid time (docs/time.md): the earlier placements and the change events. Both name
+# organizations already in the registry (import the organizations file first), and every column
+# is required, so a file means the same whatever the registry holds.
+PLACEMENTS = Dataset(
+    "placements",
+    (
+        Field(
+            "organization",
+            Cell.IDENTIFIER,
+            "The `id` of the organization placed, already in the registry. A placement is "
+            "identified by organization and `end`.",
+            Placement,
+            "organization",
+        ),
+        Field(
+            "parent",
+            Cell.IDENTIFIER,
+            "The `id` of its parent then, already in the registry; empty when it was a "
+            "top-level body then. The placement must lie within the parent's existence: it may "
+            "not end before the parent was formed, nor begin after it was dissolved.",
+            Placement,
+            "parent",
+        ),
+        Field(
+            "start",
+            Cell.DATE,
+            "When the placement began, a partial date; empty when not known.",
+            Placement,
+            "start",
+        ),
+        Field(
+            "end",
+            Cell.DATE,
+            "When the unit left this parent, a partial date (not empty); it may not be before "
+            "the start. Placements of one unit may touch but not overlap, counting those in the "
+            "registry that the file leaves alone.",
+            Placement,
+            "end",
+        ),
+        Field(
+            "event",
+            Cell.IDENTIFIER,
+            "The `id` of the change event that ended the placement (already in the registry), "
+            "or empty.",
+            Placement,
+            "event",
+        ),
+    ),
+)
+
+EVENTS = Dataset(
+    "events",
+    (
+        Field(
+            "id",
+            Cell.IDENTIFIER,
+            "The change event's stable identifier (same rules as organization ids, at most "
+            "{limit} characters). Rows are matched to the registry by it.",
+            ChangeEvent,
+            "id",
+        ),
+        Field("type", Cell.CODE, "A change type code (below).", ChangeEvent, "type"),
+        Field(
+            "date",
+            Cell.DATE,
+            "When the change took effect, a partial date; empty when not known.",
+            ChangeEvent,
+            "date",
+        ),
+        Field(
+            "source",
+            Cell.TEXT,
+            "The title of the document the event comes from (at most {limit}), or empty. "
+            "Sources are matched by title and `source_url`, as in the organizations file's "
+            "`sources`; a new one is added.",
+            Source,
+            "title",
+            blank=True,
+        ),
+        Field(
+            "source_url",
+            Cell.TEXT,
+            "The source's address (at most {limit}): a full `http://` or `https://` address, or "
+            "empty.",
+            Source,
+            "url",
+        ),
+        Field(
+            "locator",
+            Cell.TEXT,
+            "Where in the source, e.g. a section or page (at most {limit}).",
+            ChangeEvent,
+            "locator",
+        ),
+        Field("note", Cell.TEXT, "Free text: what changed.", ChangeEvent, "note"),
+        Field(
+            "rank_before",
+            Cell.CODE,
+            "For a rank change: the rank code before it (below), or empty.",
+            ChangeEvent,
+            "rank_before",
+        ),
+        Field(
+            "rank_after",
+            Cell.CODE,
+            "For a rank change: the rank code after it, or empty.",
+            ChangeEvent,
+            "rank_after",
+        ),
+        Field(
+            "organizations",
+            Cell.ITEMS,
+            'JSON array of `{{"organization": …, "role": …}}`: the organizations before the '
+            "change (`original`) and after it (`result`), each an `id` already in the "
+            "registry, each at most once per role. Array order is the display order within "
+            "each role; exports list the originals first.",
+            ChangeEvent,
+            "participants",
+            blank=True,
+            keys=(
+                Key(
+                    "organization",
+                    EventOrganization,
+                    "organization",
+                    required=True,
+                    cell=Cell.IDENTIFIER,
+                ),
+                Key("role", EventOrganization, "role", required=True, cell=Cell.CODE),
+            ),
+        ),
+        Field(
+            "successions",
+            Cell.ITEMS,
+            'JSON array of `{{"predecessor": …, "successor": …}}`: the lineage links (the '
+            "organizations file's `predecessors`) this event accounts for; each link must be in "
+            "the registry and belongs to at most one event. Links the event held before and "
+            "the file no longer lists are detached from it (kept, with no event). Their order "
+            "does not matter; exports list them by id.",
+            ChangeEvent,
+            "successions",
+            blank=True,
+            keys=(
+                Key(
+                    "predecessor",
+                    Succession,
+                    "predecessor",
+                    required=True,
+                    cell=Cell.IDENTIFIER,
+                ),
+                Key("successor", Succession, "successor", required=True, cell=Cell.IDENTIFIER),
+            ),
+        ),
+    ),
+)
+
+DATASETS = {dataset.name: dataset for dataset in (ORGANIZATIONS, POSTS, PLACEMENTS, EVENTS)}
 
 
 def dataset(name: str) -> Dataset:

@@ -14,7 +14,7 @@ from mptt.exceptions import InvalidMove
 
 from .history import history_initialize, history_record
 from .imports import ImportReport, Progress, run_import
-from .models import Organization, Person, Source
+from .models import ChangeEvent, Organization, Person, Source
 
 SEED_FIXTURE = "seed"
 SEED_ROOTS = ("cppcc-national-committee", "npcsc")
@@ -323,11 +323,14 @@ def _add_imported_to_revision(report: ImportReport, *, comment: str, user=None) 
     and the people it added or renamed. Written in bulk: linear in the file's size."""
     changed = [o for o in report.outcomes if o.action != "unchanged"]
     date = timezone.now()
-    organizations = sorted({o.organization for o in changed})
+    organizations = sorted({o.organization for o in changed if o.organization})
     people = sorted(
         {o.person for o in changed if "new person" in o.changes or "person renamed" in o.changes}
     )
     history_record(model=Organization, pks=organizations, comment=comment, user=user, date=date)
     history_record(model=Person, pks=people, comment=comment, user=user, date=date)
+    if report.dataset == "events":  # each changed event, with its organizations
+        events = sorted({o.key for o in changed})
+        history_record(model=ChangeEvent, pks=events, comment=comment, user=user, date=date)
     if report.dataset == "organizations":  # the sources its citations added (a short table)
         history_initialize(comment=comment, user=user, record_models=(Source,))

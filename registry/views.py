@@ -376,7 +376,11 @@ def compare(request):
         return _bad_request(str(error))
     context = {"kinds": changes.KINDS, "found": found, "compared": found is not None}
     if found is None:
+        # The form alone, for the whole registry or the subtree `?root=` names.
+        pk = _root_in_url(request)
+        context["root"] = get_object_or_404(Organization, pk=pk) if pk else None
         return render(request, "registry/changes.html", context)
+    context["root"] = found.root
     kind = request.GET.get("kind", "")
     if kind and kind not in changes.KIND_CODES:
         return _bad_request(f"?kind= must be one of: {', '.join(changes.KIND_CODES)}.")
@@ -502,7 +506,9 @@ def subtree_root(request) -> QuerySet | None:
     return Organization.objects.filter(pk=root) if root else None
 
 
-def _csv_download(request, dataset: str, rows_for, *, dated: bool = True) -> HttpResponse:
+def _csv_download(
+    request, dataset: str, rows_for, *, dated: bool = True
+) -> StreamingHttpResponse | HttpResponseBadRequest:
     """Stream a whole dataset (or `?root=ID`'s subtree) as CSV; `?excel=1` adds a UTF-8 BOM.
     A `dated` dataset read `?on=DATE` is the registry as it stood then (same columns: the file
     imports as it is); the others are the dated facts themselves, and refuse a date."""

@@ -70,3 +70,11 @@ def manage_in_a_process(folder: Path) -> Callable[..., subprocess.CompletedProce
         )
 
     return manage
+
+
+def export_dataset(dataset: str, root=None) -> str:
+    """Any dataset's export (registry/exports.py), as the command writes it."""
+    from registry.management.commands.export_registry import EXPORTERS
+
+    rows = EXPORTERS[dataset](root)
+    return "".join(csv_lines(next(rows), rows))

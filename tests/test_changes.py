@@ -199,7 +199,14 @@ def test_a_bad_comparison_is_refused_naming_what_is_wrong(client, seeded, query,
     assert message in response.content.decode()
 
 
+def test_the_form_for_one_organization_keeps_it(client, seeded):
+    html = _page(client, f"/changes/?root={GO}")
+    assert f'<input type="hidden" name="root" value="{GO}">' in html
+    assert "In <a href=" in html
+
+
 def test_an_unknown_root_is_not_found(client, seeded):
+    _get(client, "/changes/?root=no-such-unit", status=404)
     _get(client, "/changes/?from=1990&root=no-such-unit", status=404)
     _get(client, "/changes.csv?from=1990&root=no-such-unit", status=404)
 

@@ -75,13 +75,17 @@ def test_an_unknown_dataset_is_refused_by_the_command_naming_the_datasets(seeded
     before = _database()
     with pytest.raises(CommandError, match=r"^Unknown dataset “nope”; the datasets are "):
         call_command("import_registry", "nope", str(path))
-    with pytest.raises(CommandError, match=r"the datasets are organizations, posts\.$"):
+    with pytest.raises(
+        CommandError, match=r"the datasets are organizations, posts, placements, events\.$"
+    ):
         call_command("import_registry", "people", str(path))
     assert _database() == before
 
 
 def test_run_import_refuses_an_unknown_dataset_naming_the_datasets(seeded):
-    with pytest.raises(ValueError, match=r"“Posts”; the datasets are organizations, posts\.$"):
+    with pytest.raises(
+        ValueError, match=r"“Posts”; the datasets are organizations, posts, placements, events\.$"
+    ):
         run_import("Posts", export_text("posts"))
 
 

@@ -4,7 +4,9 @@
       reading   decode, parse, check the header and each row's width
       checks    check and parse every row, each cell as registry/schema.py declares it
       -- one transaction, tree writes locked --
-      checks    posts: the registry's organizations and people, tenures
+      checks    posts: the registry's organizations and people, tenures; placements:
+                their units, parents and events, overlaps (file and registry together) and
+                the parents' existence; events: their organizations and lineage links
       plan      organizations: unknown parents, cycles, final sibling order, nested-set layout
       writing   write in bulk (a dry run rolls its writes back)
       report    every problem (then nothing is written), or each row's outcome
@@ -38,7 +40,9 @@ __all__ = [
     "Problem",
     "Progress",
     "RowOutcome",
+    "import_events",
     "import_organizations",
+    "import_placements",
     "import_posts",
     "run_import",
 ]
@@ -171,11 +175,92 @@ def _plan_posts(
     return functools.partial(writing.write_posts, holders, people, report, absent)
 
 
+def _check_placement_rows(
+    records: list[Record], report: ImportReport, progress: Progress | None
+) -> list[checks.CheckedPlacement]:
+    rows: list[checks.CheckedPlacement] = []
+    first_line: dict[tuple[str, str], str] = {}
+    for index, record in enumerate(records):
+        row = checks.check_placement(record, report.problems)
+        if progress and index % 5000 == 0:
+            progress("checking", index, len(records))
+        if row is None:
+            continue
+        if row.key in first_line:
+            report.problems.append(
+                Problem(
+                    row.where,
+                    "organization, end",
+                    f"“{row.organization}” has a placement until {row.end} also on "
+                    f"{first_line[row.key]}.",
+                )
+            )
+            continue
+        first_line[row.key] = row.where
+        rows.append(row)
+    return rows
+
+
+def _plan_placements(
+    rows: list[checks.CheckedPlacement],
+    absent: frozenset[str],
+    report: ImportReport,
+    progress: Progress | None,
+) -> Callable[[], None] | None:
+    placements = stored.placements()
+    checks.check_placements_in_registry(
+        rows, stored.existence(), stored.event_ids(), placements, report
+    )
+    if report.problems:
+        return None
+    return functools.partial(writing.write_placements, rows, placements, report)
+
+
+def _check_event_rows(
+    records: list[Record], report: ImportReport, progress: Progress | None
+) -> list[checks.CheckedEvent]:
+    codes = checks.event_codes()
+    rows: list[checks.CheckedEvent] = []
+    first_line: dict[str, str] = {}
+    for index, record in enumerate(records):
+        row = checks.check_event(record, report.problems, codes)
+        if progress and index % 5000 == 0:
+            progress("checking", index, len(records))
+        if row is None:
+            continue
+        if row.id in first_line:
+            report.problems.append(
+                Problem(row.where, "id", f"“{row.id}” is also on {first_line[row.id]}.")
+            )
+            continue
+        first_line[row.id] = row.where
+        rows.append(row)
+    return rows
+
+
+def _plan_events(
+    rows: list[checks.CheckedEvent],
+    absent: frozenset[str],
+    report: ImportReport,
+    progress: Progress | None,
+) -> Callable[[], None] | None:
+    links = stored.successions()
+    organizations = set(Organization.objects.values_list("pk", flat=True))
+    checks.check_events_in_registry(rows, organizations, links, report)
+    if report.problems:
+        return None
+    return functools.partial(writing.write_events, rows, stored.events(), links, report)
+
+
 # Each dataset of registry/schema.py and how it is imported; `schema.dataset()` refuses any
-# other name, listing these.
+# other name, listing these. Placements and events name organizations (and events) already in
+# the registry: import organizations, then events, then placements. Like organizations and
+# posts, they add and update; rows the file leaves out stay as they are.
 IMPORTERS: dict[str, _Importer] = {
     schema.ORGANIZATIONS.name: _Importer(_check_organization_rows, _plan_organizations),
     schema.POSTS.name: _Importer(_no_row_checks, _plan_posts),
+    schema.PLACEMENTS.name: _Importer(_check_placement_rows, _plan_placements),
+    schema.EVENTS.name: _Importer(_check_event_rows, _plan_events),
 }
 
 
@@ -239,3 +324,5 @@ def run_import(
 # The callers that know their dataset (the benchmarks, the tests).
 import_organizations = functools.partial(run_import, "organizations")
 import_posts = functools.partial(run_import, "posts")
+import_placements = functools.partial(run_import, "placements")
+import_events = functools.partial(run_import, "events")

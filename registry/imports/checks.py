@@ -21,10 +21,28 @@ from django.db import models
 
 from ..csvcodec import LONE_SURROGATE, Record, load_list
 from ..dates import PartialDate, periods_conflict
-from ..models import Holding, identifier_validator
-from ..schema import NUMBER_MAX, NUMBER_MIN, ORGANIZATIONS, POSTS, Cell, Field, Key
+from ..models import (
+    EventOrganization,
+    Holding,
+    Source,
+    identifier_validator,
+    outside_existence,
+    placement_conflict,
+)
+from ..schema import (
+    EVENTS,
+    NUMBER_MAX,
+    NUMBER_MIN,
+    ORGANIZATIONS,
+    PLACEMENTS,
+    POSTS,
+    Cell,
+    Dataset,
+    Field,
+    Key,
+)
 from .report import ImportReport, Problem
-from .stored import DATA_FIELDS, chunks
+from .stored import DATA_FIELDS, Existence, chunks
 
 # The model's own rule for identifiers (compiled here once: the validator compiles lazily).
 IDENTIFIER = re.compile(identifier_validator.regex.pattern)
@@ -106,9 +124,11 @@ class RowChecker:
         value = self.choice(column, self.codes[column], required=required)
         return value or None if null else value
 
-    def stored_date(self, column: str) -> str:
+    def stored_date(self, column: str, required: bool = False) -> str:
         """A partial date as stored (text); the parsed date is kept in `dates`."""
         date = self.dates[column] = self.date(column)
+        if required and not self.cell(column):
+            self.fail(column, "empty; every row needs a date here.")
         return str(date or "")
 
     def unspaced(self, column: str, value: str, what: str = "") -> bool:
@@ -313,7 +333,7 @@ class _Plain(NamedTuple):
             Cell.TEXT: (RowChecker.text, (column, limit, required)),
             Cell.IDENTIFIER: (RowChecker.identifier, (column, required, limit)),
             Cell.CODE: (RowChecker.code, (column, required, null)),
-            Cell.DATE: (RowChecker.stored_date, (column,)),
+            Cell.DATE: (RowChecker.stored_date, (column, required)),
             Cell.NUMBER: (RowChecker.number, (column,)),
         }[field.cell]
         return cls(column, name or column, check, args)
@@ -349,13 +369,20 @@ class CheckedOrganization:
     items: dict[str, tuple[tuple, ...]]
 
 
-def organization_codes() -> dict[str, set[str]]:
-    """The codes each code column allows: the rows of the table its field links to."""
+def codes(fields: Dataset) -> dict[str, set[str]]:
+    """The codes each code column allows: the rows of the table its field links to, or the
+    field's choices."""
     return {
         f.column: set(f.model_field.related_model.objects.values_list("pk", flat=True))
-        for f in ORGANIZATIONS
+        if f.model_field.is_relation
+        else {value for value, _ in f.model_field.choices}
+        for f in fields
         if f.cell is Cell.CODE
     }
+
+
+def organization_codes() -> dict[str, set[str]]:
+    return codes(ORGANIZATIONS)
 
 
 def check_organization(
@@ -516,3 +543,224 @@ def check_tenures(holders: list[Holder], report: ImportReport, *, keep_end: bool
                     f"“{key[2]}” holds “{key[1]}” also on {other}: {reason}.",
                 )
             )
+
+
+# --- Placements and change events (valid time) ------------------------------------------------
+#
+# A row's own cells are checked first, as for the other files; what ties it to the registry (its
+# organizations, events and successions must exist; a unit's placements may not overlap, the
+# file's and the stored ones together; a placement lies within its parent's existence) waits for
+# the lock, against the whole file at once and one read of each table.
+
+_PLACEMENT_CELLS = tuple(_Plain.of(f) for f in PLACEMENTS)
+
+
+class CheckedPlacement(NamedTuple):
+    """One checked placements row; empty `parent` and `event` are stored as NULL."""
+
+    where: str
+    organization: str
+    parent: str
+    start: str
+    end: str
+    event: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.organization, self.end)
+
+
+def check_placement(record: Record, problems: list[Problem]) -> CheckedPlacement | None:
+    row = RowChecker(record, problems, {})
+    values = {spec.column: spec.check(row, *spec.args) for spec in _PLACEMENT_CELLS}
+    start, end = row.dates["start"], row.dates["end"]
+    if start and end and end.is_before(start):
+        row.fail("end", f"the end ({end.display()}) is before the start ({start.display()}).")
+    if values["organization"] and values["parent"] == values["organization"]:
+        row.fail("parent", "an organization cannot be its own parent.")
+    return CheckedPlacement(record.where, **values) if row.ok else None
+
+
+class _Period(NamedTuple):
+    """A placement as `models.placement_conflict` reads it; `where` is "" for a stored one."""
+
+    start: PartialDate | None
+    end: PartialDate
+    where: str
+
+
+def _date(text: str) -> PartialDate | None:
+    return PartialDate.parse(text) if text else None
+
+
+def check_placements_in_registry(
+    rows: list[CheckedPlacement],
+    existence: dict[str, Existence],
+    events: set[str],
+    stored: dict[tuple[str, str], tuple],
+    report: ImportReport,
+) -> None:
+    """Organizations, parents and events must be in the registry; each placement lies within
+    its parent's existence; the placements of one unit (the file's, and the stored ones the file
+    does not replace) do not overlap."""
+    periods: dict[str, list[_Period]] = defaultdict(list)
+    for row in rows:
+        problems = len(report.problems)
+        for column in ("organization", "parent"):
+            pk = getattr(row, column)
+            if pk and pk not in existence:
+                report.problems.append(
+                    Problem(
+                        row.where,
+                        column,
+                        f"unknown organization “{pk}”: import it first (organizations file).",
+                    )
+                )
+        if row.event and row.event not in events:
+            report.problems.append(
+                Problem(
+                    row.where,
+                    "event",
+                    f"unknown change event “{row.event}”: import it first (events file).",
+                )
+            )
+        start, end = _date(row.start), PartialDate.parse(row.end)
+        if row.parent in existence and (
+            reason := outside_existence(existence[row.parent], start, end)
+        ):
+            report.problems.append(Problem(row.where, "parent", reason))
+        if len(report.problems) == problems:
+            periods[row.organization].append(_Period(start, end, row.where))
+    in_file = {row.key for row in rows}
+    for (unit, end), (_, _, start, _) in stored.items():
+        if unit in periods and (unit, end) not in in_file:
+            periods[unit].append(_Period(_date(start), PartialDate.parse(end), ""))
+    for unit_periods in periods.values():
+        unit_periods.sort(key=lambda period: (period.end.earliest, period.end.latest))
+        for earlier, later in itertools.pairwise(unit_periods):
+            reason = placement_conflict(later, [earlier])
+            if reason is None:
+                continue
+            blamed, other, column = (later, earlier, "start")
+            if not later.where:
+                blamed, other, column = (earlier, later, "end")
+            report.problems.append(
+                Problem(
+                    blamed.where,
+                    column,
+                    f"{reason} (that one is {other.where or 'in the registry'}.)",
+                )
+            )
+
+
+_EVENT_CELLS = tuple(_Plain.of(f) for f in EVENTS if f.cell is not Cell.ITEMS)
+_EVENT_ITEMS = {
+    f.column: tuple(_Rule.of(key) for key in f.keys) for f in EVENTS if f.cell is Cell.ITEMS
+}
+# The source's address is checked as the organizations file checks its sources' addresses.
+_SOURCE_URL = _Rule.of(Key("url", Source, "url"))
+# Participants are listed by role (originals first), each role's in the file's order.
+_ROLES = {role: place for place, role in enumerate(EventOrganization.Role.values)}
+# The event's own values as stored and compared, in this order (source: title and url).
+EVENT_VALUES = (
+    "type",
+    "date",
+    "source",
+    "source_url",
+    "locator",
+    "note",
+    "rank_before",
+    "rank_after",
+)
+
+
+@dataclass
+class CheckedEvent:
+    """One checked events row."""
+
+    where: str
+    id: str
+    values: tuple  # EVENT_VALUES, as stored (None for an empty rank)
+    organizations: tuple[tuple[str, str], ...]  # (organization, role), by role
+    successions: tuple[tuple[str, str], ...]  # (predecessor, successor), sorted
+
+    def value(self, column: str):
+        return self.values[EVENT_VALUES.index(column)]
+
+
+def event_codes() -> dict[str, set[str]]:
+    return codes(EVENTS)
+
+
+def check_event(
+    record: Record, problems: list[Problem], allowed: Mapping[str, set[str]]
+) -> CheckedEvent | None:
+    row = RowChecker(record, problems, allowed)
+    values = {spec.column: spec.check(row, *spec.args) for spec in _EVENT_CELLS}
+    title, url = values["source"], values["source_url"]
+    if url and not title:
+        row.fail("source", "empty, but source_url is given: a source needs its title.")
+    elif title and not title.strip():
+        row.fail("source", "only spaces; give the source's title, or leave it empty.")
+    if url and (reason := _SOURCE_URL.invalid(url)):
+        row.fail("source_url", f"“{shown(url)}” is not valid: {reason}")
+    participants = row.items("organizations", _EVENT_ITEMS["organizations"])
+    if len(set(participants)) != len(participants):
+        row.fail("organizations", "an organization is listed twice in the same role.")
+    successions = row.items("successions", _EVENT_ITEMS["successions"])
+    if len(set(successions)) != len(successions):
+        row.fail("successions", "a link is listed twice.")
+    if any(predecessor == successor for predecessor, successor in successions):
+        row.fail("successions", "an organization cannot be its own predecessor.")
+    if not row.ok:
+        return None
+    return CheckedEvent(
+        where=record.where,
+        id=values["id"],
+        values=tuple(values[column] for column in EVENT_VALUES),
+        organizations=tuple(sorted(participants, key=lambda part: _ROLES[part[1]])),
+        successions=tuple(sorted(successions)),
+    )
+
+
+def check_events_in_registry(
+    rows: list[CheckedEvent],
+    organizations: set[str],
+    successions: dict[tuple[str, str], str | None],
+    report: ImportReport,
+) -> None:
+    """The organizations taking part must be in the registry, and so must the lineage links,
+    each claimed by one event of the file at most."""
+    claimed: dict[tuple[str, str], str] = {}
+    for row in rows:
+        for organization, _ in row.organizations:
+            if organization not in organizations:
+                report.problems.append(
+                    Problem(
+                        row.where,
+                        "organizations",
+                        f"unknown organization “{organization}”: import it first "
+                        "(organizations file).",
+                    )
+                )
+        for link in row.successions:
+            if link not in successions:
+                report.problems.append(
+                    Problem(
+                        row.where,
+                        "successions",
+                        f"no lineage link {link[0]} → {link[1]} in the registry: give it as a "
+                        f"predecessor of “{link[1]}” in the organizations file first.",
+                    )
+                )
+            elif link in claimed:
+                report.problems.append(
+                    Problem(
+                        row.where,
+                        "successions",
+                        f"the link {link[0]} → {link[1]} is also claimed on {claimed[link]}; a "
+                        "link belongs to one event.",
+                    )
+                )
+            else:
+                claimed[link] = row.where

@@ -7,10 +7,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
+from typing import NamedTuple
 
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
-from ..models import Citation, Organization, OtherName, Succession
+from ..dates import PartialDate
+from ..models import (
+    ChangeEvent,
+    Citation,
+    EventOrganization,
+    Organization,
+    OtherName,
+    Placement,
+    Succession,
+)
 from ..schema import ORGANIZATIONS, Cell
 
 # An organization's data fields: the columns of its own table that an import compares and
@@ -98,3 +110,87 @@ def current_rows(ids: list[str], registry_size: int) -> Stored:
     for pk, links in predecessors.items():
         predecessors[pk] = tuple(sorted(links, key=itemgetter(0)))
     return stored
+
+
+# --- Placements and change events: each table read once, whole (they are small beside the
+# organizations, and a file of them usually touches much of them).
+
+
+class Existence(NamedTuple):
+    """What `models.outside_existence` reads of a parent."""
+
+    name: str
+    formed: PartialDate | None
+    dissolved: PartialDate | None
+
+
+def existence() -> dict[str, Existence]:
+    """Every organization's name, formation and dissolution, by id."""
+    found = {}
+    rows = Organization.objects.order_by().values_list("pk", "name", "formed", "dissolved")
+    for pk, name, formed, dissolved in rows.iterator(chunk_size=10_000):
+        found[pk] = Existence(
+            name,
+            PartialDate.parse(formed) if formed else None,
+            PartialDate.parse(dissolved) if dissolved else None,
+        )
+    return found
+
+
+def placements() -> dict[tuple[str, str], tuple[int, str, str, str]]:
+    """Every stored placement by (organization, end): its pk, parent, start and event ("" for
+    none)."""
+    rows = Placement.objects.order_by().values_list(
+        "organization", "end", "pk", "parent", "start", "event"
+    )
+    return {
+        (unit, end): (pk, parent or "", start, event or "")
+        for unit, end, pk, parent, start, event in rows.iterator(chunk_size=10_000)
+    }
+
+
+def event_ids() -> set[str]:
+    return set(ChangeEvent.objects.values_list("pk", flat=True))
+
+
+def successions() -> dict[tuple[str, str], str | None]:
+    """Every lineage link (predecessor, successor) with its event's id (None: none)."""
+    rows = Succession.objects.order_by().values_list("predecessor", "successor", "event")
+    return {(pk, successor): event for pk, successor, event in rows}
+
+
+@dataclass
+class StoredEvent:
+    values: tuple  # checks.EVENT_VALUES
+    organizations: tuple[tuple[str, str], ...] = ()
+    successions: tuple[tuple[str, str], ...] = ()
+
+
+def events() -> dict[str, StoredEvent]:
+    """Every stored change event, shaped like a checked row."""
+    empty = Value("")
+    rows = ChangeEvent.objects.order_by().values_list(
+        "pk",
+        "type",
+        "date",
+        Coalesce("source__title", empty),
+        Coalesce("source__url", empty),
+        "locator",
+        "note",
+        "rank_before",
+        "rank_after",
+    )
+    found = {pk: StoredEvent(tuple(values)) for pk, *values in rows}
+    parts = EventOrganization.objects.order_by("event", "role", "position", "pk").values_list(
+        "event", "organization", "role"
+    )
+    for pk, group in groupby(parts, key=itemgetter(0)):
+        found[pk].organizations = tuple(values[1:] for values in group)
+    links = (
+        Succession.objects.exclude(event=None)
+        .order_by("event")
+        .values_list("event", "predecessor", "successor")
+    )
+    for pk, group in groupby(links, key=itemgetter(0)):
+        found[pk].successions = tuple(sorted(values[1:] for values in group))
+    return found

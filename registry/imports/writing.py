@@ -9,12 +9,24 @@ from operator import itemgetter
 from django.db import connection
 
 from ..database import insert_rows
-from ..models import Citation, Holding, Organization, OtherName, Person, Post, Source, Succession
+from ..models import (
+    ChangeEvent,
+    Citation,
+    EventOrganization,
+    Holding,
+    Organization,
+    OtherName,
+    Person,
+    Placement,
+    Post,
+    Source,
+    Succession,
+)
 from ..trees import NestedSet
 from . import plan
-from .checks import CheckedOrganization, Holder
+from .checks import EVENT_VALUES, CheckedEvent, CheckedOrganization, CheckedPlacement, Holder
 from .report import ImportReport, Progress, RowOutcome
-from .stored import DATA_ATTNAMES, DATA_FIELDS, ITEM_COLUMNS, Stored, chunks
+from .stored import DATA_ATTNAMES, DATA_FIELDS, ITEM_COLUMNS, Stored, StoredEvent, chunks
 
 _data_values = itemgetter(*DATA_ATTNAMES)
 # Every column of a new organization: its id, its place in the tree and its data fields.
@@ -113,8 +125,17 @@ def _write_related(rewrite: dict[str, list[CheckedOrganization]], current: Store
         OtherName.objects.filter(organization__in=chunk).delete()
     for chunk in chunks(stale["sources"]):
         Citation.objects.filter(organization__in=chunk).delete()
+    # A link the file keeps keeps its change event (the events file gives it, not this one).
+    events: dict[tuple[str, str], str] = {}
     for chunk in chunks(stale["predecessors"]):
-        Succession.objects.filter(successor__in=chunk).delete()
+        links = Succession.objects.filter(successor__in=chunk)
+        events.update(
+            ((pk, successor), event)
+            for pk, successor, event in links.exclude(event=None).values_list(
+                "predecessor", "successor", "event"
+            )
+        )
+        links.delete()
 
     insert_rows(
         OtherName,
@@ -125,18 +146,9 @@ def _write_related(rewrite: dict[str, list[CheckedOrganization]], current: Store
             for position, other_name in enumerate(row.items["other_names"])
         ],
     )
-    wanted = {(title, url) for row in rewrite["sources"] for title, url, _ in row.items["sources"]}
-    sources = {
-        (title, url): pk
-        for pk, title, url in Source.objects.values_list("pk", "title", "url")
-        if (title, url) in wanted
-    }
-    missing = [Source(title=t, url=u) for t, u in sorted(wanted - sources.keys())]
-    Source.objects.bulk_create(missing)
-    if missing:
-        sources = {
-            (title, url): pk for pk, title, url in Source.objects.values_list("pk", "title", "url")
-        }
+    sources = _source_ids(
+        {(title, url) for row in rewrite["sources"] for title, url, _ in row.items["sources"]}
+    )
     insert_rows(
         Citation,
         ("organization", "source", "locator", "position"),
@@ -148,13 +160,29 @@ def _write_related(rewrite: dict[str, list[CheckedOrganization]], current: Store
     )
     insert_rows(
         Succession,
-        ("predecessor", "successor", "date", "note"),
+        ("predecessor", "successor", "date", "note", "event"),
         [
-            (pk, row.id, date, note)
+            (pk, row.id, date, note, events.get((pk, row.id)))
             for row in rewrite["predecessors"]
             for pk, date, note in row.items["predecessors"]
         ],
     )
+
+
+def _source_ids(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The ids of the sources (title, url) in `wanted`, adding those not yet stored."""
+    sources = {
+        (title, url): pk
+        for pk, title, url in Source.objects.values_list("pk", "title", "url")
+        if (title, url) in wanted
+    }
+    missing = [Source(title=t, url=u) for t, u in sorted(wanted - sources.keys())]
+    Source.objects.bulk_create(missing)
+    if missing:
+        sources = {
+            (title, url): pk for pk, title, url in Source.objects.values_list("pk", "title", "url")
+        }
+    return sources
 
 
 def write_posts(
@@ -268,3 +296,124 @@ def write_posts(
         )
     Holding.objects.bulk_create(new_holdings, batch_size=2000)
     Holding.objects.bulk_update(changed_holdings, ["position", "end"], batch_size=2000)
+
+
+def _update(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """UPDATE `columns` (model field names) of each row: (values..., pk)."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(model._meta.get_field(c).column)} = %s" for c in columns)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(model._meta.db_table)} SET {assignments} "
+            f"WHERE {quote(model._meta.pk.column)} = %s",
+            rows,
+        )
+
+
+def write_placements(
+    rows: list[CheckedPlacement],
+    stored: dict[tuple[str, str], tuple[int, str, str, str]],
+    report: ImportReport,
+) -> None:
+    """New placements are added, those matched by (organization, end) updated; the file does
+    not delete the placements it leaves out."""
+    new, updates = [], []
+    for row in rows:
+        key = f"{row.organization} until {row.end}"
+        wanted = (row.parent, row.start, row.event)
+        old = stored.get(row.key)
+        if old is None:
+            new.append(
+                (row.organization, row.parent or None, row.start, row.end, row.event or None)
+            )
+            action, changes = "new", []
+        else:
+            changes = [
+                column
+                for column, before, after in zip(
+                    ("parent", "start", "event"), old[1:], wanted, strict=True
+                )
+                if before != after
+            ]
+            action = "update" if changes else "unchanged"
+            if changes:
+                updates.append((row.parent or None, row.start, row.event or None, old[0]))
+        report.outcomes.append(
+            RowOutcome(row.where, key, action, changes, organization=row.organization)
+        )
+    insert_rows(Placement, ("organization", "parent", "start", "end", "event"), new)
+    _update(Placement, ("parent", "start", "event"), updates)
+
+
+# The event's own fields, in the order of EVENT_VALUES without the source's two.
+_EVENT_FIELDS = ("type", "date", "locator", "note", "rank_before", "rank_after")
+
+
+def write_events(
+    rows: list[CheckedEvent],
+    stored: dict[str, StoredEvent],
+    links: dict[tuple[str, str], str | None],
+    report: ImportReport,
+) -> None:
+    """New events are added, those matched by id updated (their organizations and lineage
+    links replaced by the file's); the file does not delete the events it leaves out."""
+    new, updates, regrouped = [], [], []
+    # Lineage links: those the file's events no longer list lose their event, unless another
+    # of the file's events lists them.
+    detached: set[tuple[str, str]] = set()
+    attached: dict[tuple[str, str], str] = {}
+    sources = _source_ids({(e.value("source"), e.value("source_url")) for e in rows} - {("", "")})
+    for row in rows:
+        old = stored.get(row.id)
+        changes = []
+        if old is None:
+            action = "new"
+        else:
+            changes = [
+                column
+                for column, before, after in zip(EVENT_VALUES, old.values, row.values, strict=True)
+                if before != after
+            ]
+            if old.organizations != row.organizations:
+                changes.append("organizations")
+            if old.successions != row.successions:
+                changes.append("successions")
+            action = "update" if changes else "unchanged"
+        values = dict(zip(EVENT_VALUES, row.values, strict=True))
+        source = sources.get((values["source"], values["source_url"]))
+        own = (*(values[name] for name in _EVENT_FIELDS), source)
+        if old is None:
+            new.append((row.id, *own))
+        elif set(changes) & set(EVENT_VALUES):
+            updates.append((*own, row.id))
+        if old is None or old.organizations != row.organizations:
+            regrouped.append(row)
+        if old is not None and old.successions != row.successions:
+            detached.update(old.successions)
+        attached.update(dict.fromkeys(row.successions, row.id))
+        report.outcomes.append(RowOutcome(row.where, row.id, action, changes))
+    insert_rows(ChangeEvent, ("id", *_EVENT_FIELDS, "source"), new)
+    _update(ChangeEvent, (*_EVENT_FIELDS, "source"), updates)
+    for chunk in chunks([row.id for row in regrouped if row.id in stored]):
+        EventOrganization.objects.filter(event__in=chunk).delete()
+    positions: dict[tuple[str, str], int] = {}
+    parts = []
+    for row in regrouped:
+        for organization, role in row.organizations:
+            position = positions[(row.id, role)] = positions.get((row.id, role), -1) + 1
+            parts.append((row.id, organization, role, position))
+    insert_rows(EventOrganization, ("event", "organization", "role", "position"), parts)
+    quote = connection.ops.quote_name
+    table = quote(Succession._meta.db_table)
+    relinked: dict[tuple[str, str], str | None] = dict.fromkeys(detached)
+    relinked.update(attached)
+    changed = [(event, *link) for link, event in relinked.items() if links[link] != event]
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {quote('event_id')} = %s "
+                f"WHERE {quote('predecessor_id')} = %s AND {quote('successor_id')} = %s",
+                changed,
+            )

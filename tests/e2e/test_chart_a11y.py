@@ -16,6 +16,10 @@ PUBLIC_PAGES = {
     "person": None,  # the first leader of the CPPCC General Office, found at run time
     "search": "/search/?q=Research",
     "search-empty": "/search/",
+    "organization-on-a-date": "/organizations/cppcc-general-office/?on=1985",
+    "changes": "/changes/?from=1949&to=1990",
+    "changes-empty": "/changes/",
+    "event": "/events/cppcc-general-office-established-1980/",
 }
 
 

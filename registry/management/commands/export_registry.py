@@ -4,14 +4,22 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.csvcodec import csv_lines
-from registry.exports import organization_rows, post_rows
+from registry.exports import event_rows, organization_rows, placement_rows, post_rows
 from registry.models import Organization
 
-EXPORTERS = {"organizations": organization_rows, "posts": post_rows}
+EXPORTERS = {
+    "organizations": organization_rows,
+    "posts": post_rows,
+    "placements": placement_rows,
+    "events": event_rows,
+}
 
 
 class Command(BaseCommand):
-    help = "Export organizations or posts as CSV (see docs/csv.md), to stdout or --output."
+    help = (
+        "Export organizations, posts, placements or events as CSV (see docs/csv.md), to stdout "
+        "or --output."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("dataset", choices=sorted(EXPORTERS))

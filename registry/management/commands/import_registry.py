@@ -9,8 +9,9 @@ from registry.services import csv_import
 
 class Command(BaseCommand):
     help = (
-        "Import a CSV file of organizations or posts (see docs/csv.md). All or nothing: a file "
-        "with any bad row writes nothing and every problem is listed. Exit status 0 when "
+        "Import a CSV file of organizations, posts, placements or events (see docs/csv.md). "
+        "All or nothing: a file with any bad row writes nothing and every problem is listed. "
+        "Exit status 0 when "
         "applied (or, with --dry-run, when it would apply), 1 when the file was rejected."
     )
 
