@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import path
 
 from ..models import (
     ChangeEvent,
@@ -19,6 +20,7 @@ from ..resources import PostResource
 from .csv import CSVImportExportMixin
 from .forms import KeepWhitespaceMixin
 from .history import HistoryAdmin
+from .reforms import correct_date_view, record_view
 
 
 @admin.register(Kind)
@@ -104,6 +106,26 @@ class ChangeEventAdmin(KeepWhitespaceMixin, HistoryAdmin):
     autocomplete_fields = ("source", "rank_before", "rank_after")
     fields = ("id", "type", "date", "note", "source", "locator", "rank_before", "rank_after")
     inlines = (EventOrganizationInline,)
+    # "Record a change" beside django-reversion's "Recover deleted".
+    change_list_template = "admin/registry/changeevent/change_list.html"
 
     def get_readonly_fields(self, request, obj=None):
-        return ("id",) if obj else ()
+        # A saved event's date is corrected on its own page ("Correct the date"), which moves
+        # the dates of the placements, names, dissolutions and links it wrote with it.
+        return ("id", "date") if obj else ()
+
+    def get_urls(self):
+        def wrap(view):
+            return self.admin_site.admin_view(
+                lambda request, *args, **kwargs: view(self, request, *args, **kwargs)
+            )
+
+        return [
+            path("record/", wrap(record_view), name="registry_changeevent_record"),
+            path(
+                "<path:object_id>/date/",
+                wrap(correct_date_view),
+                name="registry_changeevent_correct_date",
+            ),
+            *super().get_urls(),
+        ]
