@@ -30,14 +30,15 @@ registry on every machine.
 from __future__ import annotations
 
 import calendar
+import itertools
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from registry.csvcodec import dump_list
+from registry.csvcodec import dump_list, load_list
 from registry.schema import ORGANIZATIONS, POSTS, Dataset
 
 T = TypeVar("T")
@@ -281,6 +282,10 @@ class _Dice:
 
     def chance(self, probability: float) -> bool:
         return self._random() < probability
+
+    def fraction(self) -> float:
+        """From 0 (included) to 1 (excluded)."""
+        return self._random()
 
     def between(self, low: int, high: int) -> int:
         """A whole number from low to high, both included."""
@@ -748,3 +753,325 @@ def _in_columns(dataset: Dataset, cells: dict[str, str]) -> list[str]:
     if unknown:
         raise ValueError(f"{dataset.name} has no column {', '.join(sorted(unknown))}")
     return [cells.get(column, "") for column in dataset.columns]
+
+
+# --- Reforms: the registry's past ---------------------------------------------------------------
+
+# Shares of units with each kind of past. A merger takes up to three units (two originals and
+# the result), a split up to three (the original and two results), so about a tenth of units
+# end up with a past.
+REFORM_SHARES = {"moved": 0.035, "renamed": 0.025, "rank_changed": 0.02, "abolished": 0.01}
+MERGED_SHARE = 0.006  # of units, the result of a merger
+SPLIT_SHARE = 0.004  # of units, the original of a split
+TWICE_MOVED = 0.2  # of moved units, moved twice
+FIRST_REFORM_YEAR = 1955
+# What a unit was called before a rename: its name with one word replaced.
+FORMER_WORDS = (
+    ("Department", "Bureau"),
+    ("Bureau", "Department"),
+    ("Division", "Office"),
+    ("Office", "Division"),
+    ("Section", "Unit"),
+    ("Team", "Group"),
+    ("Unit", "Team"),
+    ("Centre", "Station"),
+    ("Institute", "Academy"),
+    ("Ministry", "Commission"),
+    ("Administration", "Bureau"),
+    ("Commission", "Committee"),
+    ("Committee", "Commission"),
+    ("Branch", "Sub-bureau"),
+)
+REFORM_NOTES = {
+    "moved": "Placed under {} in the institutional reform.",
+    "renamed": "Formerly {}.",
+    "rank_changed": "Rank adjusted in the institutional reform.",
+    "abolished": "Abolished; its functions were taken over by its parent.",
+    "merged": "Merged in the institutional reform.",
+    "split": "Split in the institutional reform.",
+}
+
+
+@dataclass
+class Reforms:
+    """The dated records that go with the organization rows, as plain values (ids and partial
+    date strings) for bulk writing: change events, their participants, earlier placements and
+    which lineage links (in the rows' `predecessors` cells) each event accounts for."""
+
+    events: list[dict[str, str]]  # id, type, date, note, rank_before, rank_after
+    participants: list[tuple[str, str, str, int]]  # event, organization, role, position
+    placements: list[dict[str, str]]  # organization, parent, start, end, event
+    successions: list[tuple[str, str, str]]  # predecessor, successor, event
+
+
+@dataclass
+class SyntheticRegistry:
+    header: list[str]
+    rows: list[list[str]]
+    reforms: Reforms
+
+
+def registry(count: int, seed: int) -> SyntheticRegistry:
+    """`organization_rows(count, seed)` with a past: about a tenth of units were moved (an
+    earlier placement under another unit of the same level), renamed (a dated former name),
+    merged, split, abolished or changed rank. What the organizations CSV holds (dissolution
+    dates, dated former names, lineage links) is written into the rows; the rest is in
+    `reforms`. Every record keeps the models' rules (placements of a unit do not overlap and lie
+    within their parent's existence, ends are not before starts), and the same arguments always
+    give the same registry."""
+    rows = organization_rows(count, seed)
+    header = next(rows)
+    body = list(rows)
+    return SyntheticRegistry(header, body, _Reformer(header, body, seed).reforms())
+
+
+def _year(date: str) -> int | None:
+    return int(date[:4]) if date else None
+
+
+class _Reformer:
+    """Adds the past to generated rows, in two passes: first what ends or starts units
+    (mergers, splits, abolitions: dissolution and formation dates change), then what reads
+    those dates (moves, renames, rank changes), so that every placement is checked against the
+    final dates. Only leaves are merged, split or abolished, so no unit outlives its parent."""
+
+    def __init__(self, header: list[str], rows: list[list[str]], seed: int):
+        # A stream of its own: the rows stay what `organization_rows` gives for the seed.
+        self.dice = _Dice(seed * 1_000_003 + 7)
+        self.seed = seed
+        self.rows = rows
+        self.cell = {name: index for index, name in enumerate(header)}
+        self.by_id = {row[self.cell["id"]]: row for row in rows}
+        self.level: dict[str, int] = {}
+        self.root: dict[str, str] = {}
+        self.children: dict[str, list[str]] = {}
+        self.by_level: dict[tuple[str, int], list[str]] = {}
+        for row in rows:  # tree order: parents first
+            pk, parent = row[self.cell["id"]], row[self.cell["parent"]]
+            self.level[pk] = self.level[parent] + 1 if parent else 0
+            self.root[pk] = self.root[parent] if parent else pk
+            self.children.setdefault(parent, []).append(pk)
+            self.by_level.setdefault((self.root[pk], self.level[pk]), []).append(pk)
+        self.busy: set[str] = set()
+        self.events: list[dict[str, str]] = []
+        self.participants: list[tuple[str, str, str, int]] = []
+        self.placements: list[dict[str, str]] = []
+        self.successions: list[tuple[str, str, str]] = []
+
+    def reforms(self) -> Reforms:
+        shares = REFORM_SHARES
+        ids = [row[self.cell["id"]] for row in self.rows]
+        for pk in ids:
+            if pk in self.busy:
+                continue
+            draw = self.dice.fraction()
+            if draw < MERGED_SHARE:
+                self._merge(pk)
+            elif draw < MERGED_SHARE + SPLIT_SHARE:
+                self._split(pk)
+            elif draw < MERGED_SHARE + SPLIT_SHARE + shares["abolished"]:
+                self._abolish(pk)
+        for pk in ids:
+            if pk in self.busy:
+                continue
+            draw = self.dice.fraction()
+            for kind in ("moved", "renamed", "rank_changed"):
+                if draw < shares[kind]:
+                    getattr(self, f"_{kind}")(pk)
+                    break
+                draw -= shares[kind]
+        return Reforms(self.events, self.participants, self.placements, self.successions)
+
+    # --- Cells ----------------------------------------------------------------------------
+
+    def _get(self, pk: str, column: str) -> str:
+        return self.by_id[pk][self.cell[column]]
+
+    def _set(self, pk: str, column: str, value: str) -> None:
+        self.by_id[pk][self.cell[column]] = value
+
+    def _formed(self, pk: str) -> int | None:
+        return _year(self._get(pk, "formed"))
+
+    def _dissolved(self, pk: str) -> int | None:
+        return _year(self._get(pk, "dissolved"))
+
+    def _leaf_siblings(self, pk: str, formed: Callable[[int], bool]) -> list[str]:
+        """Up to two siblings of `pk` free for a merger or split, whose formation year passes
+        `formed` (0 when unknown): leaves, not dissolved, not yet in a reform."""
+        free = (
+            other
+            for other in self.children[self._get(pk, "parent")]
+            if other != pk
+            and other not in self.busy
+            and other not in self.children
+            and not self._get(other, "dissolved")
+            and formed(self._formed(other) or 0)
+        )
+        return list(itertools.islice(free, 2))
+
+    def _event(self, kind: str, date: str, note: str, **ranks: str) -> str:
+        pk = f"{kind.replace('_', '-')}-s{self.seed}-{len(self.events) + 1}"
+        self.events.append({"id": pk, "type": kind, "date": date, "note": note, **ranks})
+        return pk
+
+    def _part(self, event: str, role: str, units: list[str]) -> None:
+        for position, unit in enumerate(units):
+            self.participants.append((event, unit, role, position))
+            self.busy.add(unit)
+
+    def _succeed(self, predecessor: str, successor: str, date: str, event: str) -> None:
+        """A lineage link in the successor's `predecessors` cell (replacing a random one the
+        rows may already hold between the two), tied to `event`."""
+        items = [
+            item
+            for item in load_list(self._get(successor, "predecessors"))
+            if item["id"] != predecessor
+        ]
+        items.append({"id": predecessor, "date": date})
+        self._set(successor, "predecessors", dump_list(sorted(items, key=lambda i: i["id"])))
+        self.successions.append((predecessor, successor, event))
+
+    # --- What ends or starts units --------------------------------------------------------
+
+    def _merge(self, result: str) -> None:
+        """Up to two leaf siblings formed before `result` (a leaf) merged into it."""
+        formed = self._formed(result)
+        if result in self.children or formed is None or formed < FIRST_REFORM_YEAR:
+            return
+        if self._get(result, "dissolved"):
+            return
+        originals = self._leaf_siblings(result, lambda year: year < formed)
+        if not originals:
+            return
+        date = self._get(result, "formed")
+        event = self._event("merged", date, REFORM_NOTES["merged"])
+        self._part(event, "original", originals)
+        self._part(event, "result", [result])
+        for original in originals:
+            self._set(original, "dissolved", date)
+            self._succeed(original, result, date, event)
+
+    def _split(self, original: str) -> None:
+        """A leaf split into two leaf siblings formed after it, on the first one's formation
+        date (the second one's is moved to it)."""
+        if original in self.children or self._get(original, "dissolved"):
+            return
+        since = max(self._formed(original) or 0, FIRST_REFORM_YEAR - 1)
+        results = self._leaf_siblings(original, lambda year: year > since)
+        if len(results) < 2:
+            return
+        date = self._get(results[0], "formed")
+        self._set(results[1], "formed", date)
+        event = self._event("split", date, REFORM_NOTES["split"])
+        self._part(event, "original", [original])
+        self._part(event, "result", results)
+        self._set(original, "dissolved", date)
+        for result in results:
+            self._succeed(original, result, date, event)
+
+    def _abolish(self, pk: str) -> None:
+        if pk in self.children or self._get(pk, "dissolved"):
+            return
+        low = max((self._formed(pk) or 0) + 1, FIRST_REFORM_YEAR)
+        if low > LAST_YEAR:
+            return
+        date = self._date(self.dice.between(low, LAST_YEAR))
+        self._set(pk, "dissolved", date)
+        self._part(self._event("abolished", date, REFORM_NOTES["abolished"]), "original", [pk])
+
+    # --- What reads those dates -----------------------------------------------------------
+
+    def _moved(self, pk: str) -> None:
+        """An earlier placement (sometimes two) under units of its parent's level: in the same
+        tree, or for an office under another top-level body. Each earlier parent existed
+        throughout, and the current parent from the move on."""
+        if self.level[pk] == 0:
+            return
+        parent = self._get(pk, "parent")
+        low = max((self._formed(pk) or 0) + 1, self._formed(parent) or 0, FIRST_REFORM_YEAR)
+        ends = (self._dissolved(pk), self._dissolved(parent))
+        high = min([LAST_YEAR, *(year - 1 for year in ends if year)])
+        earlier = self._earlier_parent(parent, low, high)
+        if earlier is None:
+            return
+        then, low, high = earlier
+        year = self.dice.between(low, high)
+        start = self._get(pk, "formed")
+        if self.dice.chance(TWICE_MOVED) and (before := self._earlier_parent(then, low, year - 1)):
+            first, first_low, first_high = before
+            middle = self._date(self.dice.between(first_low, first_high))
+            self._placement(pk, first, start, middle, then)
+            start = middle
+        self._placement(pk, then, start, self._date(year), parent)
+
+    def _placement(self, pk: str, parent: str, start: str, end: str, next_parent: str) -> None:
+        note = REFORM_NOTES["moved"].format(self._get(next_parent, "name"))
+        event = self._event("moved", end, note)
+        self._part(event, "original", [pk])
+        self.placements.append(
+            {"organization": pk, "parent": parent, "start": start, "end": end, "event": event}
+        )
+
+    def _earlier_parent(self, instead_of: str, low: int, high: int) -> tuple[str, int, int] | None:
+        """A unit at `instead_of`'s level, not it, that existed from before some year from
+        `low` to `high` until after it; with the years it allows. Of the same tree, so that
+        every unit's parent then sits a level above it today and no past has a cycle."""
+        level = self.level[instead_of]
+        pool = self.children[""] if level == 0 else self.by_level[self.root[instead_of], level]
+        for _ in range(3):
+            candidate = self.dice.pick(pool)
+            if candidate == instead_of:
+                continue
+            first = max(low, (self._formed(candidate) or 0) + 1)
+            last = min(high, (self._dissolved(candidate) or LAST_YEAR + 1) - 1)
+            if first <= last:
+                return candidate, first, last
+        return None
+
+    def _renamed(self, pk: str) -> None:
+        name = self._get(pk, "name")
+        former = next(
+            (name.replace(word, other, 1) for word, other in FORMER_WORDS if word in name),
+            f"Preparatory Office of the {name}",
+        )
+        formed = self._formed(pk)
+        start = self._get(pk, "formed") or self._date(self.dice.between(1949, 1975))
+        low = max((formed or _year(start)) + 1, FIRST_REFORM_YEAR)
+        high = min(LAST_YEAR, (self._dissolved(pk) or LAST_YEAR + 1) - 1)
+        if low > high:
+            return
+        end = self._date(self.dice.between(low, high))
+        names = load_list(self._get(pk, "other_names"))
+        if any(item["name"] == former for item in names):
+            return
+        names.append({"type": "former_name", "name": former, "start": start, "end": end})
+        self._set(pk, "other_names", dump_list(names))
+        event = self._event("renamed", end, REFORM_NOTES["renamed"].format(former))
+        self._part(event, "original", [pk])
+
+    def _rank_changed(self, pk: str) -> None:
+        rank = self._get(pk, "rank")
+        if not rank:
+            return
+        index = RANKS.index(rank)
+        before = RANKS[index + 1] if index + 1 < len(RANKS) else RANKS[index - 1]
+        low = max((self._formed(pk) or 0) + 1, 1978)
+        high = min(LAST_YEAR, (self._dissolved(pk) or LAST_YEAR + 1) - 1)
+        if low > high:
+            return
+        date = self._date(self.dice.between(low, high))
+        event = self._event(
+            "rank_changed",
+            date,
+            REFORM_NOTES["rank_changed"],
+            rank_before=before,
+            rank_after=rank,
+        )
+        self._part(event, "original", [pk])
+
+    def _date(self, year: int) -> str:
+        """A date in `year` at year or month precision."""
+        if self.dice.chance(0.6):
+            return f"{year:04d}"
+        return f"{year:04d}-{self.dice.between(1, 12):02d}"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
-from devtools.management.commands.bench import parse_wrk, tree_valid
-from registry.models import Organization
+from devtools.management.commands.bench import dated_subject, parse_wrk, tree_valid
+from registry.models import Organization, Placement
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000/bench/floor/
   2 threads and 4 connections
@@ -49,3 +52,44 @@ def test_the_tree_check_accepts_a_valid_tree_and_catches_broken_ones():
     first, second = Organization.objects.roots().order_by("tree_id")[:2]
     Organization.objects.filter(tree_id=second.tree_id).update(tree_id=first.tree_id)
     assert not tree_valid()
+
+
+def _dated_page(client, unit: Organization) -> tuple[str, int]:
+    """The HTML and the SQL queries of `unit`'s page as on the year the benchmark reads it on,
+    rendered (not from the render cache)."""
+    year, in_force = dated_subject(unit)
+    assert in_force > 0
+    with (
+        override_settings(PUBLIC_PAGE_RENDER_CACHE_SECONDS=0),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        response = client.get(f"{unit.get_absolute_url()}?on={year}")
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+def _subtree(unit: Organization) -> tuple[list, list]:
+    inside = Organization.objects.subtree(unit)
+    return (
+        sorted(inside.values_list("pk", "parent", "formed", "dissolved")),
+        sorted(
+            Placement.objects.filter(organization__in=inside.values("pk")).values_list(
+                "organization", "parent", "start", "end"
+            )
+        ),
+    )
+
+
+@pytest.mark.django_db
+def test_the_dated_page_runs_as_many_queries_in_a_registry_four_times_larger(client):
+    call_command("generate_registry", organizations=1000, people=10, seed=2, verbosity=0)
+    moved = Placement.objects.values_list("organization__tree_id", flat=True)
+    tree = max(set(moved), key=lambda tree_id: (list(moved).count(tree_id), -tree_id))
+    unit = Organization.objects.roots().get(tree_id=tree)
+    html, small = _dated_page(client, unit)
+    before, placements = _subtree(unit), Placement.objects.count()
+    call_command("generate_registry", organizations=4000, people=10, seed=8, verbosity=0)
+    unit = Organization.objects.get(pk=unit.pk)
+    assert Placement.objects.count() > 3 * placements
+    assert _subtree(unit) == before  # the page's own subject is unchanged
+    assert _dated_page(client, unit) == (html, small)

@@ -6,8 +6,20 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from devtools import synthetic
-from registry.models import Holding, Organization, OtherName, Person, Post
+from registry.models import (
+    ChangeEvent,
+    EventOrganization,
+    Holding,
+    Organization,
+    OtherName,
+    Person,
+    Placement,
+    Post,
+    Succession,
+    placement_conflict,
+)
 from tests.conftest import assert_tree_valid, tree_snapshot
+from tests.csvtools import empty_registry
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +27,17 @@ pytestmark = pytest.mark.django_db
 def _counts() -> dict[str, int]:
     return {
         model.__name__: model.objects.count()
-        for model in (Organization, OtherName, Person, Post, Holding)
+        for model in (
+            Organization,
+            OtherName,
+            Person,
+            Post,
+            Holding,
+            ChangeEvent,
+            EventOrganization,
+            Placement,
+            Succession,
+        )
     }
 
 
@@ -63,3 +85,95 @@ def test_refuses_sizes_that_make_no_sense():
     with pytest.raises(CommandError, match="--organizations must be at least 1"):
         call_command("generate_registry", organizations=0, verbosity=0)
     assert not Organization.objects.exists()
+
+
+def _past() -> dict[str, list[tuple]]:
+    """Every record of the registry's past, by model, in a stable order and without pks."""
+    return {
+        "events": list(
+            ChangeEvent.objects.order_by("id").values_list(
+                "id", "type", "date", "note", "rank_before", "rank_after"
+            )
+        ),
+        "participants": sorted(
+            EventOrganization.objects.values_list("event", "organization", "role", "position")
+        ),
+        "placements": sorted(
+            Placement.objects.values_list("organization", "parent", "start", "end", "event")
+        ),
+        "successions": sorted(
+            Succession.objects.values_list("predecessor", "successor", "date", "event")
+        ),
+        "former names": sorted(
+            OtherName.objects.filter(name_type="former_name").values_list(
+                "organization", "name", "start", "end"
+            )
+        ),
+    }
+
+
+def test_about_a_tenth_of_units_have_a_past_that_keeps_the_rules():
+    call_command("generate_registry", organizations=1000, people=10, seed=5, verbosity=0)
+    events = ChangeEvent.objects.values_list("type", flat=True)
+    assert set(events) >= {"moved", "renamed", "merged", "split", "abolished", "rank_changed"}
+    with_past = (
+        set(EventOrganization.objects.values_list("organization", flat=True))
+        | set(Placement.objects.values_list("organization", flat=True))
+        | set(
+            OtherName.objects.filter(name_type="former_name")
+            .exclude(start="")
+            .exclude(end="")
+            .values_list("organization", flat=True)
+        )
+    )
+    assert 50 <= len(with_past) <= 200
+    placements = list(Placement.objects.select_related("organization"))
+    assert len(placements) > 10
+    for placement in placements:
+        placement.full_clean()
+        others = [p for p in placements if p.organization_id == placement.organization_id]
+        assert placement_conflict(placement, [p for p in others if p is not placement]) is None
+    assert not ChangeEvent.objects.filter(participants__isnull=True).exists()
+    assert not Succession.objects.filter(
+        event__type__in=("merged", "split"), event__isnull=True
+    ).exists()
+    assert Succession.objects.filter(event__type="merged").exists()
+    assert Succession.objects.filter(event__type="split").exists()
+    for event in ChangeEvent.objects.filter(type="merged"):
+        for part in event.participants.filter(role="original").select_related("organization"):
+            assert part.organization.dissolved == event.date
+    changed = ChangeEvent.objects.filter(type="rank_changed")
+    assert not changed.filter(rank_before__isnull=True).exists()
+    for organization in Organization.objects.all():
+        organization.full_clean()
+    assert_tree_valid()
+
+
+def test_moved_units_sit_under_a_unit_that_existed_then_and_move_where_they_are_now():
+    call_command("generate_registry", organizations=1000, people=10, seed=5, verbosity=0)
+    moved = Placement.objects.select_related("organization__parent", "parent", "event")
+    assert moved.exists()
+    for placement in moved:
+        unit = placement.organization
+        later = unit.placements.filter(end__gt=str(placement.end)).first()
+        after = later.parent_id if later else unit.parent_id  # where the move took it
+        assert placement.parent_id not in (None, after, unit.pk)
+        assert placement.parent.level == unit.level - 1  # so the past has no cycles
+        assert placement.event.type == "moved" and placement.event.date == placement.end
+        assert later is None or later.start == placement.end  # a second move starts there
+        if later is None and unit.parent.formed:  # today's parent existed from the move on
+            assert not placement.end.is_before(unit.parent.formed)
+
+
+def test_the_same_seed_gives_the_same_past_and_loading_it_again_changes_nothing():
+    assert synthetic.registry(500, 6) == synthetic.registry(500, 6)
+    assert synthetic.registry(500, 6).reforms != synthetic.registry(500, 7).reforms
+    call_command("generate_registry", organizations=1000, people=10, seed=6, verbosity=0)
+    past = _past()
+    assert all(past.values())
+    call_command("generate_registry", organizations=1000, people=10, seed=6, verbosity=0)
+    assert _past() == past
+    empty_registry()
+    assert not Placement.objects.exists()
+    call_command("generate_registry", organizations=1000, people=10, seed=6, verbosity=0)
+    assert _past() == past
