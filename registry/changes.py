@@ -366,6 +366,7 @@ class _Events:
     def __init__(self, events: list[ChangeEvent]):
         self.events = events
         self.claimed: set[str] = set()
+        self.by_id = {event.pk: event for event in events}
         self.by_part: dict[tuple[str, str], ChangeEvent] = {}
         self.roles: set[tuple[str, str, str]] = set()
         for event in events:
@@ -384,9 +385,7 @@ class _Events:
         )
 
     def claim(self, kind: str, organization: str, event_id: str | None = None) -> dict:
-        event = next((e for e in self.events if e.pk == event_id), None) or self.by_part.get(
-            (kind, organization)
-        )
+        event = self.by_id.get(event_id) or self.by_part.get((kind, organization))
         if event is None:
             return {}
         self.claimed.add(event.pk)

@@ -207,7 +207,13 @@ def timeline(organization: Organization) -> list[Moment]:
         .prefetch_related("participants__organization")
     )
     said_by_events = set()
+    placements = list(organization.placements.select_related("parent").order_by("end"))
+    # A move recorded as an event is told once, by its placement (which says from where to
+    # where), with the event attached.
+    told_by_placements = {placement.event_id for placement in placements if placement.event_id}
     for event in events:
+        if event.pk in told_by_placements:
+            continue
         others = tuple(
             part.organization
             for part in event.participants.all()
@@ -240,7 +246,6 @@ def timeline(organization: Organization) -> list[Moment]:
             moments.append(
                 Moment(other.end, f"Name no longer used: {other.name}", f"Its {label}.")
             )
-    placements = list(organization.placements.select_related("parent").order_by("end"))
     for index, placement in enumerate(placements):
         after = (
             placements[index + 1].parent if index + 1 < len(placements) else organization.parent

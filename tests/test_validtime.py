@@ -130,6 +130,18 @@ def test_the_timeline_tells_the_move_and_the_establishment(client, reform):
     assert "/organizations/cppcc-secretariat/" in timeline
 
 
+def test_a_move_recorded_as_an_event_is_told_once_with_the_event(client, reform):
+    event = ChangeEvent.objects.create(id="bureau-moved-2000", type="moved", date="2000-03")
+    EventOrganization.objects.create(event=event, organization=reform, role="original")
+    EventOrganization.objects.create(event=event, organization=reform, role="result")
+    Placement.objects.filter(organization=reform).update(event=event)
+    html = _page(client, "/organizations/moved-bureau/")
+    timeline = html[html.index('id="timeline"') :]
+    assert timeline.count('datetime="2000-03"') == 1
+    assert "Moved from General Office of the Standing Committee" in timeline
+    assert 'href="/events/bureau-moved-2000/"' in timeline
+
+
 def test_a_former_name_names_the_page_only_where_its_period_is_known(client, seeded):
     former = OtherName.objects.get(name="General Office of the CPPCC Standing Committee")
     # The seed gives no end: the name is listed but does not replace today's.
