@@ -9,8 +9,8 @@ refuses with a message keyed by the form field at fault and writes nothing (docs
 Each event is modelled as W3C ORG's `org:ChangeEvent`: the units before it are its
 `originalOrganization`s, those after it its `resultingOrganization`s. A unit that keeps its
 identity through the change (moved, renamed, re-ranked, or a split's parent that continues) is
-both, as ORG's own "renaming" example has it; the parents before and after a move are told by
-the placement tied to the event, not by participation.
+both (our reading: ORG does not say, and the unit is the same before and after); the parents
+before and after a move are told by the placement tied to the event, not by participation.
 
 What an event wrote, for `event_date_correct`: the placements and lineage links tied to it by
 their `event` key, and, matched by the event's date, the former names its renamed unit gave up,

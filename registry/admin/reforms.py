@@ -114,7 +114,9 @@ class ReformForm(forms.Form):
     organizations = _organizations(
         "Organizations that merge", "Two or more; the first names the event."
     )
-    parent = _organization("New parent", "It becomes this unit's last sub-unit.", required=True)
+    parent = _organization(
+        "New parent", "The unit goes last among the new parent's sub-units.", required=True
+    )
     name = _text("New name", 300, validators=[_not_only_spaces])
     result = _organization("Into an existing organization", "Or describe a new one below.")
     results = _organizations("Into existing organizations", "And/or new ones below.")

@@ -161,3 +161,36 @@ def test_curator_reads_the_import_preview_and_confirms_after_a_concurrent_edit(
     page.locator("input[value='Confirm import']").click()
     expect(page.locator(".messagelist")).to_contain_text("Import finished")
     assert Organization.objects.get(pk="npcsc-go-secretariat").name == "Secretariat Bureau"
+
+
+def test_curator_records_a_move_from_the_units_page_and_readers_see_both_structures(
+    admin_page,
+):
+    page = admin_page
+    page.goto(f"{TREE}cppcc-go-research-office/change/")
+    page.get_by_role("link", name="Record a change").click()
+    page.get_by_role("link", name="Move a unit under another parent").click()
+    # The unit comes prefilled from its page; the new parent is chosen by autocomplete.
+    expect(page.locator("#id_organization")).to_have_value("cppcc-go-research-office")
+    page.locator("#id_parent + .select2 .select2-selection").click()
+    page.locator(".select2-search__field").fill("General Office of the Standing")
+    page.locator(".select2-results__option", has_text="General Office of the Standing").click()
+    page.fill("#id_date", "2000-03")
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the form is {overflow}px wider than the window"
+    screenshot(page, "admin-record-a-move")
+    page.get_by_role("button", name="Record the change").click()
+    expect(page.locator(".messagelist")).to_contain_text("Recorded")
+
+    moved = (
+        "section[aria-labelledby=departments] a[href^='/organizations/cppcc-go-research-office/']"
+    )
+    for office, year, count in (("cppcc", 1999, 1), ("npcsc", 1999, 0), ("npcsc", 2001, 1)):
+        page.goto(f"/organizations/{office}-general-office/?on={year}")
+        expect(page.locator(moved)).to_have_count(count)
+    page.goto("/organizations/cppcc-go-research-office/")
+    expect(page.locator("ol.timeline")).to_contain_text(
+        "Moved from General Office of the National"
+    )
