@@ -312,25 +312,6 @@ class _Named(NamedTuple):
     other_names_in_order: list[OtherName]
 
 
-def ranks_on(on: On) -> dict[str, str]:
-    """The rank code (or "") on `on` of every unit with recorded rank changes: the rule of
-    `validtime.rank_on`, for all of them from one query."""
-    changes: dict[str, list[tuple]] = defaultdict(list)
-    rows = (
-        EventOrganization.objects.filter(event__type=ChangeEvent.Type.RANK_CHANGED)
-        .exclude(event__date="")
-        .order_by("event__date")
-        .values_list("organization", "event__date", "event__rank_before", "event__rank_after")
-    )
-    for pk, date, before, after in rows:
-        changes[pk].append((PartialDate.parse(date), before, after))
-    ranks = {}
-    for pk, listed in changes.items():
-        by_then = [change for change in listed if change[0].earliest <= on.last]
-        ranks[pk] = (by_then[-1][2] if by_then else listed[0][1]) or ""
-    return ranks
-
-
 def _dated_organization_rows(root: Organization | None, on: On) -> Iterator[list[str]]:
     then = _tree_then(root, on)
     former = defaultdict(list)  # only names with a whole known period can be a name then
@@ -341,7 +322,7 @@ def _dated_organization_rows(root: Organization | None, on: On) -> Iterator[list
         .order_by("organization", "position", "pk")
     ):
         former[other.organization_id].append(other)
-    ranks = ranks_on(on)
+    ranks = {pk: code or "" for pk, code in validtime.ranks_on(on).items()}
     yield list(ORGANIZATIONS.columns)
     for row in _rows_for(then.chosen, then.positions):
         pk = row[_COLUMN["id"]]

@@ -18,7 +18,15 @@ from operator import or_
 from django.db.models import Q
 
 from .dates import On, PartialDate, lasts_until
-from .models import ChangeEvent, Holding, Organization, OtherName, Placement, Rank
+from .models import (
+    ChangeEvent,
+    EventOrganization,
+    Holding,
+    Organization,
+    OtherName,
+    Placement,
+    Rank,
+)
 from .trees import subtree_lookups, tree_order_key
 
 
@@ -156,23 +164,33 @@ def names_on(node: Organization, on: On) -> list[OtherName]:
     return [other for other in node.other_names_in_order if on.overlaps(other.start, other.end)]
 
 
-def rank_on(node: Organization, on: On) -> Rank | None:
-    """The rank on `on`, from the unit's recorded rank changes: the one after the latest change
-    by then, or the one before the first change after it; today's rank when none is recorded."""
-    changes = list(
-        ChangeEvent.objects.filter(
-            type=ChangeEvent.Type.RANK_CHANGED, participants__organization=node
-        )
-        .exclude(date="")
-        .select_related("rank_before", "rank_after")
-        .order_by("date")
+def ranks_on(on: On, among: Iterable[str] | None = None) -> dict[str, str | None]:
+    """The rank code on `on` (None: unrecorded) of every unit (of `among`, if given) with
+    recorded rank changes, from one query: the rank after the latest change by then, or the one
+    before the first change after it. Units absent here have today's rank then."""
+    rows = EventOrganization.objects.filter(event__type=ChangeEvent.Type.RANK_CHANGED).exclude(
+        event__date=""
     )
-    by_then = [change for change in changes if change.date.earliest <= on.last]
-    if by_then:
-        return by_then[-1].rank_after
-    if changes:
-        return changes[0].rank_before
-    return node.rank
+    if among is not None:
+        rows = rows.filter(organization__in=list(among))
+    changes: dict[str, list[tuple[PartialDate, str | None, str | None]]] = defaultdict(list)
+    for pk, date, before, after in rows.order_by("event__date").values_list(
+        "organization", "event__date", "event__rank_before", "event__rank_after"
+    ):
+        changes[pk].append((PartialDate.parse(date), before, after))
+    ranks = {}
+    for pk, listed in changes.items():
+        by_then = [change for change in listed if change[0].earliest <= on.last]
+        ranks[pk] = by_then[-1][2] if by_then else listed[0][1]
+    return ranks
+
+
+def rank_on(node: Organization, on: On) -> Rank | None:
+    """`node`'s rank on `on` (the rule of `ranks_on`)."""
+    ranks = ranks_on(on, among=[node.pk])
+    if node.pk not in ranks:
+        return node.rank
+    return Rank.objects.filter(pk=ranks[node.pk]).first() if ranks[node.pk] else None
 
 
 def holdings_on(holdings: Iterable[Holding], on: On) -> list[Holding]:

@@ -14,7 +14,6 @@ from django.test.utils import CaptureQueriesContext
 
 from registry import validtime
 from registry.dates import On
-from registry.exports import ranks_on
 from registry.imports import import_events, import_organizations, import_placements
 from registry.models import (
     ChangeEvent,
@@ -446,11 +445,19 @@ def test_the_organizations_download_shows_the_registry_as_it_stood(client, dated
     assert _rows(client, "/organizations.csv?on=1998-02")[MOVED]["parent"] == CPPCC_GO
 
 
-def test_the_rank_then_is_validtimes_rule(dated):
-    for text in ("1990", "1995", "1994-12", "2000"):
-        on = On.parse(text)
-        node = Organization.objects.get(pk=RANKED)
-        assert ranks_on(on)[RANKED] == validtime.rank_on(node, on).pk
+@pytest.mark.parametrize(
+    ("on", "rank"),
+    [
+        ("1990", "bureau"),
+        ("1994-12", "bureau"),
+        ("1995", "deputy-ministerial"),
+        ("2000", "deputy-ministerial"),
+    ],
+)
+def test_the_rank_then_follows_the_recorded_change(dated, on, rank):
+    # Changed from bureau-level to deputy ministerial-level in 1995 (the fixture's event).
+    assert validtime.ranks_on(On.parse(on))[RANKED] == rank
+    assert validtime.rank_on(Organization.objects.get(pk=RANKED), On.parse(on)).pk == rank
 
 
 def test_a_subtree_as_it_stood(client, dated):
