@@ -11,7 +11,13 @@ from functools import cache, wraps
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import escape
@@ -339,16 +345,26 @@ def _bad_request(message: str) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(message.encode(), content_type="text/plain; charset=utf-8")
 
 
+class Redirect(Exception):
+    """The request is good but is answered at another URL."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+
 def comparison_asked(request) -> changes.Changes | None:
-    """The comparison `?from=DATE&to=DATE` (`to` defaults to today; `root=ID` narrows it to a
-    subtree) of a compare page or its CSV, or None when no `from` is given. Raises BadParameter
-    naming what is wrong, or Http404 for an unknown root."""
+    """The comparison `?from=DATE&to=DATE` (`root=ID` narrows it to a subtree) of a compare
+    page or its CSV, or None when no `from` is given. Raises BadParameter naming what is wrong,
+    Http404 for an unknown root, or Redirect to the same URL naming today's date when `to` is
+    left out: the pages are cached by the registry's state and their URL, and "today" moves on
+    by itself."""
     if not request.GET.get("from"):
         if request.GET.get("to"):
             raise BadParameter("Give the first date too: ?from=YYYY[-MM[-DD]].")
         return None
+    today = datetime.date.today().isoformat()
     dates = {}
-    for name, default in (("from", None), ("to", datetime.date.today().isoformat())):
+    for name, default in (("from", None), ("to", today)):
         try:
             dates[name] = On.parse(request.GET.get(name) or default)
         except ValueError as error:
@@ -357,9 +373,16 @@ def comparison_asked(request) -> changes.Changes | None:
         raise BadParameter(
             f"?from= ({dates['from']}) is after ?to= ({dates['to']}): give the earlier date first."
         )
+    kind = request.GET.get("kind", "")
+    if kind and kind not in changes.KIND_CODES:
+        raise BadParameter(f"?kind= must be one of: {', '.join(changes.KIND_CODES)}.")
     root = None
     if pk := _root_in_url(request):
         root = get_object_or_404(Organization, pk=pk)
+    if not request.GET.get("to"):
+        query = request.GET.copy()
+        query["to"] = today
+        raise Redirect(f"{request.path}?{query.urlencode()}")
     return changes.changes_between(dates["from"], dates["to"], root)
 
 
@@ -374,6 +397,8 @@ def compare(request):
         found = comparison_asked(request)
     except BadParameter as error:
         return _bad_request(str(error))
+    except Redirect as redirect:
+        return HttpResponseRedirect(redirect.url)
     context = {"kinds": changes.KINDS, "found": found, "compared": found is not None}
     if found is None:
         # The form alone, for the whole registry or the subtree `?root=` names.
@@ -382,8 +407,6 @@ def compare(request):
         return render(request, "registry/changes.html", context)
     context["root"] = found.root
     kind = request.GET.get("kind", "")
-    if kind and kind not in changes.KIND_CODES:
-        return _bad_request(f"?kind= must be one of: {', '.join(changes.KIND_CODES)}.")
     query = {
         "from": found.start,
         "to": found.end,
@@ -431,6 +454,8 @@ def changes_csv(request):
         found = comparison_asked(request)
     except BadParameter as error:
         return _bad_request(str(error))
+    except Redirect as redirect:
+        return HttpResponseRedirect(redirect.url)
     if found is None:
         return _bad_request("Give the dates to compare: ?from=YYYY[-MM[-DD]]&to=YYYY[-MM[-DD]].")
     rows = (

@@ -4,6 +4,7 @@ Atom feeds and the change-event pages, over HTTP (issue "through time"; rules in
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
 
@@ -211,8 +212,13 @@ def test_an_unknown_root_is_not_found(client, seeded):
     _get(client, "/changes.csv?from=1990&root=no-such-unit", status=404)
 
 
-def test_to_defaults_to_today(client, seeded):
-    assert f"/organizations/{GO}/" in _section(_page(client, "/changes/?from=1979"), "established")
+def test_to_defaults_to_today_named_in_the_url(client, seeded):
+    today = datetime.date.today().isoformat()
+    for path in ("/changes/", "/changes.csv"):
+        response = _get(client, f"{path}?from=1979&root={GO}", status=302)
+        assert response["Location"] == f"{path}?from=1979&root={GO}&to={today}"
+    html = _page(client, f"/changes/?from=1979&to={today}")
+    assert f"/organizations/{GO}/" in _section(html, "established")
 
 
 def test_the_changes_download_as_csv_with_every_change(client, reforms):
