@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .text import xml_text
 from .trees import descendant_count
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -366,4 +367,5 @@ def organization_chart(
     root.set("viewBox", f"0 0 {_n(width)} {_n(height)}")
     root.set("width", _n(width))
     root.set("height", _n(height))
-    return ET.tostring(root, encoding="unicode")
+    # A name may hold characters XML cannot carry: the chart stays a well-formed document.
+    return xml_text(ET.tostring(root, encoding="unicode"))

@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 
 from .changes import KINDS, Change, recent_changes
 from .models import Organization
+from .text import xml_text
 
 FEED_ENTRIES = 50
 _LABELS = {kind.code: kind.label for kind in KINDS}
@@ -43,8 +44,10 @@ class ChangesFeed(Feed):
     def items(self, root: Organization | None = None) -> list[Change]:
         return recent_changes(root, by=datetime.date.today(), limit=FEED_ENTRIES)
 
+    # Names may hold characters XML cannot carry (they are kept as curators gave them): the
+    # feed shows those as U+FFFD rather than failing.
     def item_title(self, change: Change) -> str:
-        return f"{_LABELS[change.kind]}: {change.unit.name}"
+        return xml_text(f"{_LABELS[change.kind]}: {change.unit.name}")
 
     def item_description(self, change: Change) -> str:
         parts = [change.date.display() + ".", change.detail]
@@ -52,7 +55,7 @@ class ChangesFeed(Feed):
             parts.append("With: " + ", ".join(unit.name for unit in change.related) + ".")
         if change.source:
             parts.append(f"Source: {change.source}.")
-        return " ".join(part for part in parts if part)
+        return xml_text(" ".join(part for part in parts if part))
 
     def item_link(self, change: Change) -> str:
         # The unit as it stood in the period of the change (an abolished one still exists then).
@@ -75,7 +78,7 @@ class OrganizationChangesFeed(ChangesFeed):
         return get_object_or_404(Organization, pk=pk)
 
     def title(self, root: Organization) -> str:
-        return f"Changes in {root.name} and its units"
+        return xml_text(f"Changes in {root.name} and its units")
 
     def link(self, root: Organization) -> str:
         return f"{reverse('registry:changes')}?{urlencode({'root': root.pk})}"

@@ -330,3 +330,14 @@ def test_comparing_takes_the_same_queries_at_any_size(client, db):
     small = _queries(client, "/changes/?from=1960&to=2000")
     call_command("generate_registry", organizations=3000, people=10, seed=8, verbosity=0)
     assert _queries(client, "/changes/?from=1960&to=2000") == small
+
+
+def test_a_name_with_characters_xml_cannot_carry_leaves_the_feed_well_formed(
+    client, seeded, make_org
+):
+    go = Organization.objects.get(pk=GO)
+    make_org("Bad\x0bname\x01", parent=go, id="control-characters", formed="2001")
+    parsed = _feed(client, "/changes.atom")
+    assert "Established: Bad\ufffdname\ufffd" in [entry.title for entry in parsed.entries]
+    parsed = _feed(client, f"/organizations/{GO}/changes.atom")
+    assert Organization.objects.get(pk="control-characters").name == "Bad\x0bname\x01"

@@ -41,6 +41,17 @@ def test_names_are_escaped_as_text(make_org):
     assert any("R&D <b>Bureau</b>" in text for text in texts)
 
 
+def test_a_name_with_characters_xml_cannot_carry_leaves_the_chart_well_formed(
+    client, seeded, make_org
+):
+    make_org("Bad\x0bname\x01", parent=Organization.objects.get(pk="cppcc-general-office"))
+    response = client.get("/organizations/cppcc-general-office/chart.svg")
+    assert response.status_code == 200
+    root = ET.fromstring(response.content)  # well-formed XML
+    titles = [title.text for title in root.iter(f"{SVG}title")]
+    assert "Bad\ufffdname\ufffd" in titles
+
+
 def test_the_cppcc_general_office_has_one_linked_box_per_unit(seeded):
     office = Organization.objects.get(pk="cppcc-general-office")
     svg = _chart(office)

@@ -106,5 +106,7 @@ def test_the_compare_page_of_one_organization_is_reached_from_its_page(page, see
     page.get_by_role("link", name=re.compile("^What changed in General Office")).click()
     page.get_by_label("From").fill("1979")
     page.get_by_role("button", name="Compare").click()
-    expect(page).to_have_url(re.compile(r"/changes/\?root=cppcc-general-office&from=1979&to=\d{4}-\d{2}-\d{2}$"))
+    expect(page).to_have_url(
+        re.compile(r"/changes/\?root=cppcc-general-office&from=1979&to=\d{4}-\d{2}-\d{2}$")
+    )
     expect(page.locator("section#established")).to_contain_text("General Office of the National")
