@@ -17,10 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 
 from .dates import On, PartialDate
-from .models import ChangeEvent, Holding, Organization, OtherName, Placement
+from .models import ChangeEvent, EventOrganization, Holding, Organization, OtherName, Placement
 from .trees import subtree_lookups
 from .validtime import parents_on, structure_on
 
@@ -438,7 +438,11 @@ def _events_in(scope: _Scope):
             pk__in=ChangeEvent.objects.filter(scope.q("participants__organization__")).values("pk")
         )
         .select_related("source", "rank_before", "rank_after")
-        .prefetch_related("participants__organization")
+        # Joined rather than prefetched: Django prefetches the organizations of a foreign key
+        # with one `id = %s OR ...` term per row, which SQLite refuses beyond 1,000 terms.
+        .prefetch_related(
+            Prefetch("participants", EventOrganization.objects.select_related("organization"))
+        )
     )
 
 
