@@ -16,8 +16,9 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from django.db.models import Prefetch, Q
+from django.db.models import Q, QuerySet
 
 from .dates import On, PartialDate
 from .models import ChangeEvent, EventOrganization, Holding, Organization, OtherName, Placement
@@ -189,14 +190,8 @@ def recent_changes(
     kind is read newest first with its own limit: ISO text sorts as its first day does."""
     scope = _Scope(root, None)
     upto = by.isoformat()
-    events = _Events(
-        list(
-            _events_in(scope)
-            .exclude(date="")
-            .filter(date__lte=upto)
-            .order_by("-date", "-id")[:limit]
-        )
-    )
+    newest = _events_in(scope).exclude(date="").filter(date__lte=upto).order_by("-date", "-id")
+    events = _Events(_read_events(ChangeEvent.objects.filter(pk__in=newest[:limit].values("pk"))))
     found: list[Change] = []
     units = Organization.objects.filter(scope.q()).order_by()
     for kind, dated_by in (("established", "formed"), ("abolished", "dissolved")):
@@ -277,7 +272,9 @@ def _parents_after(placements: list[tuple]) -> dict[tuple[str, str], str | None]
     return found
 
 
+@lru_cache(maxsize=8192)
 def _date(text: str) -> PartialDate | None:
+    # Cached: the same few thousand dates recur across a national registry's changes.
     return PartialDate.parse(text) if text else None
 
 
@@ -359,20 +356,64 @@ def _move_dates(
     return found
 
 
+@dataclass
+class _Event:
+    """A change event as the comparison reads it: plain values, its organizations with them."""
+
+    pk: str
+    type: str
+    date: PartialDate | None
+    detail: str
+    source: str  # cited
+    parts: list[tuple[str, str, str]] = field(default_factory=list)  # (id, name, role)
+
+
+def _read_events(events: QuerySet) -> list[_Event]:
+    """`events` (a queryset of change events, in its order) as plain values with their
+    organizations: two queries and no model instances, for thousands of events at national
+    scale (a join, not a prefetch: Django prefetches a foreign key's rows with one OR term
+    each, and SQLite refuses more than 1,000)."""
+    found = {}
+    for pk, type_, date, note, title, locator, before, after in events.values_list(
+        "pk",
+        "type",
+        "date",
+        "note",
+        "source__title",
+        "locator",
+        "rank_before__name",
+        "rank_after__name",
+    ):
+        detail = note
+        if type_ == ChangeEvent.Type.RANK_CHANGED:
+            ranks = f"From {before or 'unrecorded'} to {after or 'unrecorded'}."
+            detail = f"{ranks} {note}".strip()
+        source = "" if title is None else f"{title}, {locator}" if locator else title
+        found[pk] = _Event(pk, type_, _date(date), detail, source)
+    parts = (
+        EventOrganization.objects.filter(event__in=events.values("pk"))
+        .order_by("event", "role", "position", "pk")
+        .values_list("event", "organization", "organization__name", "role")
+    )
+    for event, organization, name, role in parts:
+        found[event].parts.append((organization, name, role))
+    return list(found.values())
+
+
 class _Events:
     """The change events in the range, each listed once: with the state-based change it
     explains (a formation, a move...) or else under its own kind."""
 
-    def __init__(self, events: list[ChangeEvent]):
+    def __init__(self, events: list[_Event]):
         self.events = events
         self.claimed: set[str] = set()
         self.by_id = {event.pk: event for event in events}
-        self.by_part: dict[tuple[str, str], ChangeEvent] = {}
+        self.by_part: dict[tuple[str, str], _Event] = {}
         self.roles: set[tuple[str, str, str]] = set()
         for event in events:
-            for part in event.participants.all():
-                self.by_part.setdefault((event.type, part.organization_id), event)
-                self.roles.add((event.type, part.organization_id, part.role))
+            for organization, _, role in event.parts:
+                self.by_part.setdefault((event.type, organization), event)
+                self.roles.add((event.type, organization, role))
 
     def reshaped(self, kind: str, organization: str) -> bool:
         """Whether a merger or split explains this formation (of a result) or dissolution (of
@@ -389,15 +430,14 @@ class _Events:
         if event is None:
             return {}
         self.claimed.add(event.pk)
-        return {"event_id": event.pk, "source": _cited(event)}
+        return {"event_id": event.pk, "source": event.source}
 
     def unclaimed(self) -> Iterator[Change]:
         for event in self.events:
             if event.pk in self.claimed:
                 continue
-            parts = list(event.participants.all())
-            originals = [p.organization for p in parts if p.role == "original"]
-            results = [p.organization for p in parts if p.role == "result"]
+            originals = [Unit(pk, name) for pk, name, role in event.parts if role == "original"]
+            results = [Unit(pk, name) for pk, name, role in event.parts if role == "result"]
             # A merger is told from what it made, anything else from what it changed.
             first, others = (
                 (results, originals)
@@ -408,47 +448,28 @@ class _Events:
                 first, others = others, []
             if not first:
                 continue  # an event with no organization in the scope
-            detail = event.note
-            if event.type == ChangeEvent.Type.RANK_CHANGED:
-                before, after = (
-                    rank or "unrecorded" for rank in (event.rank_before, event.rank_after)
-                )
-                ranks = f"From {before} to {after}."
-                detail = f"{ranks} {detail}".strip()
             yield Change(
                 event.type,
                 event.date,
-                Unit(first[0].pk, first[0].name),
-                detail,
-                tuple(Unit(o.pk, o.name) for o in [*first[1:], *others]),
+                first[0],
+                event.detail,
+                (*first[1:], *others),
                 event.pk,
-                _cited(event),
+                event.source,
             )
 
 
-def _cited(event: ChangeEvent) -> str:
-    if event.source is None:
-        return ""
-    return f"{event.source.title}, {event.locator}" if event.locator else event.source.title
-
-
-def _events_in(scope: _Scope):
-    return (
-        ChangeEvent.objects.filter(
-            pk__in=ChangeEvent.objects.filter(scope.q("participants__organization__")).values("pk")
-        )
-        .select_related("source", "rank_before", "rank_after")
-        # Joined rather than prefetched: Django prefetches the organizations of a foreign key
-        # with one `id = %s OR ...` term per row, which SQLite refuses beyond 1,000 terms.
-        .prefetch_related(
-            Prefetch("participants", EventOrganization.objects.select_related("organization"))
-        )
+def _events_in(scope: _Scope) -> QuerySet:
+    return ChangeEvent.objects.filter(
+        pk__in=ChangeEvent.objects.filter(scope.q("participants__organization__")).values("pk")
     )
 
 
 def _events(after: datetime.date, by: datetime.date, scope: _Scope) -> _Events:
     return _Events(
-        list(_events_in(scope).filter(began_between("date", after, by)).order_by("date", "id"))
+        _read_events(
+            _events_in(scope).filter(began_between("date", after, by)).order_by("date", "id")
+        )
     )
 
 
