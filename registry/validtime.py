@@ -100,16 +100,23 @@ def structure_on(root: Organization, on: On, descendants) -> Structure:
     """`root`'s subtree on `on`. `descendants(queryset)` narrows an Organization queryset to
     the rows and fields the page shows (as for today's subtree)."""
     moved = parents_on(on)
-    rows = {node.pk: node for node in descendants(Organization.objects.subtree(root))}
+    # Only what existed then is read: a unit that did not exist is not shown, nor (as nothing
+    # was under it then) anything below it.
+    existing = on.existing()
+    rows = {
+        node.pk: node for node in descendants(Organization.objects.subtree(root).filter(existing))
+    }
     rows.pop(root.pk, None)
-    known = {root.pk, *rows}
-    while True:
-        arriving = [unit for unit, parent in moved.items() if parent in known and unit not in rows]
-        if not arriving:
-            break
+    known, fetched = {root.pk, *rows}, set()
+    while arriving := [
+        unit
+        for unit, parent in moved.items()
+        if parent in known and unit not in rows and unit not in fetched
+    ]:
+        fetched.update(arriving)
         heads = Organization.objects.filter(pk__in=arriving).only("tree_id", "lft", "rght")
         lookups = reduce(or_, (Q(**subtree_lookups(head)) for head in heads))
-        for node in descendants(Organization.objects.filter(lookups)):
+        for node in descendants(Organization.objects.filter(lookups).filter(existing)):
             rows.setdefault(node.pk, node)
             known.add(node.pk)
     grouped: dict[str | None, list[Organization]] = defaultdict(list)
