@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
 
 from django.db import transaction
 
@@ -58,26 +58,45 @@ class _Importer(NamedTuple):
     plan: Callable[[list, frozenset[str], ImportReport, Progress | None], Callable | None]
 
 
-def _check_organization_rows(
-    records: list[Record], report: ImportReport, progress: Progress | None
-) -> list[checks.CheckedOrganization]:
-    codes = checks.organization_codes()
-    rows: list[checks.CheckedOrganization] = []
-    first_line: dict[str, str] = {}
+def _checked_once(
+    records: list[Record],
+    report: ImportReport,
+    progress: Progress | None,
+    check: Callable[[Record, int], Any],
+    key: Callable[[Any], Hashable],
+    duplicate: Callable[[Any, str], Problem],
+) -> list:
+    """Each record checked by `check` (None: refused, the problems already reported); a row
+    whose `key` an earlier row has is refused too, with `duplicate(row, that row's line)`."""
+    rows = []
+    first_line: dict[Hashable, str] = {}
     for index, record in enumerate(records):
-        row = checks.check_organization(record, index, report.problems, codes)
+        row = check(record, index)
         if progress and index % 5000 == 0:
             progress("checking", index, len(records))
         if row is None:
             continue
-        if row.id in first_line:
-            report.problems.append(
-                Problem(row.where, "id", f"“{row.id}” is also on {first_line[row.id]}.")
-            )
+        if key(row) in first_line:
+            report.problems.append(duplicate(row, first_line[key(row)]))
             continue
-        first_line[row.id] = row.where
+        first_line[key(row)] = row.where
         rows.append(row)
     return rows
+
+
+def _same_id(row, line: str) -> Problem:
+    return Problem(row.where, "id", f"“{row.id}” is also on {line}.")
+
+
+def _check_organization_rows(
+    records: list[Record], report: ImportReport, progress: Progress | None
+) -> list[checks.CheckedOrganization]:
+    codes = checks.organization_codes()
+
+    def check(record: Record, index: int):
+        return checks.check_organization(record, index, report.problems, codes)
+
+    return _checked_once(records, report, progress, check, lambda row: row.id, _same_id)
 
 
 def _plan_organizations(
@@ -178,27 +197,17 @@ def _plan_posts(
 def _check_placement_rows(
     records: list[Record], report: ImportReport, progress: Progress | None
 ) -> list[checks.CheckedPlacement]:
-    rows: list[checks.CheckedPlacement] = []
-    first_line: dict[tuple[str, str], str] = {}
-    for index, record in enumerate(records):
-        row = checks.check_placement(record, report.problems)
-        if progress and index % 5000 == 0:
-            progress("checking", index, len(records))
-        if row is None:
-            continue
-        if row.key in first_line:
-            report.problems.append(
-                Problem(
-                    row.where,
-                    "organization, end",
-                    f"“{row.organization}” has a placement until {row.end} also on "
-                    f"{first_line[row.key]}.",
-                )
-            )
-            continue
-        first_line[row.key] = row.where
-        rows.append(row)
-    return rows
+    def duplicate(row, line: str) -> Problem:
+        return Problem(
+            row.where,
+            "organization, end",
+            f"“{row.organization}” has a placement until {row.end} also on {line}.",
+        )
+
+    def check(record: Record, index: int):
+        return checks.check_placement(record, report.problems)
+
+    return _checked_once(records, report, progress, check, lambda row: row.key, duplicate)
 
 
 def _plan_placements(
@@ -220,22 +229,11 @@ def _check_event_rows(
     records: list[Record], report: ImportReport, progress: Progress | None
 ) -> list[checks.CheckedEvent]:
     codes = checks.event_codes()
-    rows: list[checks.CheckedEvent] = []
-    first_line: dict[str, str] = {}
-    for index, record in enumerate(records):
-        row = checks.check_event(record, report.problems, codes)
-        if progress and index % 5000 == 0:
-            progress("checking", index, len(records))
-        if row is None:
-            continue
-        if row.id in first_line:
-            report.problems.append(
-                Problem(row.where, "id", f"“{row.id}” is also on {first_line[row.id]}.")
-            )
-            continue
-        first_line[row.id] = row.where
-        rows.append(row)
-    return rows
+
+    def check(record: Record, index: int):
+        return checks.check_event(record, report.problems, codes)
+
+    return _checked_once(records, report, progress, check, lambda row: row.id, _same_id)
 
 
 def _plan_events(
