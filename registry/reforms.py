@@ -19,6 +19,7 @@ the dissolutions of its original units and the formation of the units it created
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -120,9 +121,8 @@ def reform_move(
         if parent.pk == organization.pk or parent.is_descendant_of(organization):
             raise ValidationError(
                 {
-                    "parent": f"“{parent}” is inside “{organization}” (or is it), so "
-                    f"“{organization}” cannot be moved under it: a unit cannot be placed "
-                    "under its own descendant."
+                    "parent": f"“{organization}” cannot be moved under “{parent}”: a unit "
+                    "cannot be placed under itself or under one of its own sub-units."
                 }
             )
         if parent.pk == organization.parent_id:
@@ -398,7 +398,10 @@ def reform_abolish(
             _existed_on(successor, facts.date, "successor")
             if successor.pk == organization.pk or successor.is_descendant_of(organization):
                 raise ValidationError(
-                    {"successor": f"“{successor}” is “{organization}” or inside it."}
+                    {
+                        "successor": f"“{successor}” cannot take over from “{organization}”: "
+                        "it is that unit or one of its sub-units, which end with it."
+                    }
                 )
         children = _current_children(organization)
         if children and sub_units not in (SUB_UNITS_MOVE, SUB_UNITS_END):
@@ -413,6 +416,28 @@ def reform_abolish(
             )
         if children and sub_units == SUB_UNITS_MOVE and successor is None:
             raise ValidationError({"successor": "Choose the successor the sub-units move under."})
+        # What stays under the unit must not outlive it (a child lies within its parent's
+        # existence): a sub-unit dissolved only after the date is refused, naming it.
+        moving = children if sub_units == SUB_UNITS_MOVE else []
+        outliving = [
+            unit
+            for unit in Organization.objects.subtree(organization, include_self=False)
+            .exclude(dissolved="")
+            .in_tree_order()
+            if facts.date.is_before(unit.dissolved)
+            and not any(
+                moved.tree_id == unit.tree_id and moved.lft <= unit.lft <= moved.rght
+                for moved in moving
+            )
+        ]
+        if outliving:
+            raise ValidationError(
+                {
+                    "sub_units": f"“{outliving[0]}” under “{organization}” was dissolved only "
+                    f"in {outliving[0].dissolved.display()}, after {facts.date.display()}: "
+                    "correct its dissolution or record its own change first."
+                }
+            )
         ending = []
         if children and sub_units == SUB_UNITS_END:
             ending = list(
@@ -669,14 +694,18 @@ def _current_start(unit: Organization) -> PartialDate | None:
 
 
 def _date(value: PartialDate | str | None) -> PartialDate:
-    if isinstance(value, PartialDate):
-        return value
     if not value:
         raise ValidationError({"date": "Give the date of the change (1949, 1949-10 or …)."})
     try:
-        return PartialDate.parse(value)
+        date = value if isinstance(value, PartialDate) else PartialDate.parse(value)
     except ValueError as error:
         raise ValidationError({"date": str(error)}) from None
+    # The tree is today's structure: a reform that has not happened yet cannot change it.
+    if date.earliest > datetime.date.today():
+        raise ValidationError(
+            {"date": f"{date.display()} is in the future: record a change once it has happened."}
+        )
+    return date
 
 
 def _facts(date, source, locator, note, event_id) -> EventFacts:
@@ -725,6 +754,10 @@ def _ending_on(unit: Organization, date: PartialDate, field: str) -> None:
     if unit.dissolved is not None:
         raise ValidationError(
             {field: f"“{unit}” already has a dissolution date ({unit.dissolved.display()})."}
+        )
+    if not Organization.objects.filter(pk=unit.pk).filter(Organization.objects.current_q()):
+        raise ValidationError(
+            {field: f"“{unit}” has already ended: it has a successor (see its lineage)."}
         )
 
 

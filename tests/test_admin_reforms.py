@@ -156,7 +156,7 @@ def test_a_move_under_its_own_descendant_is_refused(editor_client, seeded):
         parent="cppcc-go-research-office-office",
         date="2000",
     )
-    assert "own descendant" in message
+    assert "one of its own sub-units" in message
 
 
 def test_a_move_dated_before_the_unit_was_formed_is_refused(editor_client, seeded):
@@ -209,6 +209,20 @@ def test_a_form_opened_before_someone_else_moved_the_unit_is_refused(editor_clie
     assert response.status_code == 200
     assert "changed by someone else" in " ".join(response.context["form"].errors["organization"])
     assert database() == before
+
+
+def test_a_form_refused_as_stale_can_be_checked_and_sent_again(editor_client, seeded):
+    data = form_data(editor_client, "move", RESEARCH) | {"parent": NPC_GO, "date": "2000"}
+    organization_move(organization=org(RESEARCH), target=org(NPC_GO), position="first-child")
+    shown_again = editor_client.post(RECORD, data).context["form"]
+    resent = data | {"shown": shown_again["shown"].value(), "parent": "cppcc-go-secretariat"}
+    recorded(editor_client.post(RECORD, resent))
+    assert org(RESEARCH).parent_id == "cppcc-go-secretariat"
+
+
+def test_a_change_dated_in_the_future_is_refused(editor_client, seeded):
+    message = refusal(editor_client, "date", "move", RESEARCH, parent=NPC_GO, date="2999")
+    assert "2999 is in the future" in message
 
 
 def test_submitting_the_same_form_twice_records_the_change_once(editor_client, seeded):
@@ -369,6 +383,19 @@ def test_abolishing_a_unit_with_sub_units_is_refused_until_told_what_they_do(
     assert "still has 3 current sub-unit(s)" in message
 
 
+def test_abolishing_a_unit_that_a_sub_unit_would_outlive_is_refused(editor_client, seeded):
+    Organization.objects.filter(pk="cppcc-go-research-office-office").update(dissolved="2020")
+    message = refusal(
+        editor_client, "sub_units", "abolish", RESEARCH, sub_units="end", date="2015"
+    )
+    assert "was dissolved only in 2020, after 2015" in message
+
+
+def test_a_unit_that_already_has_a_successor_cannot_be_abolished(editor_client, seeded):
+    message = refusal(editor_client, "organization", "abolish", "cppcc-secretariat", date="1990")
+    assert "has already ended: it has a successor" in message
+
+
 def test_abolishing_with_functions_to_a_successor_moves_the_sub_units(editor_client, seeded):
     event = recorded(
         submit(
@@ -435,8 +462,10 @@ def test_a_correction_of_a_date_corrected_meanwhile_is_refused(editor_client, se
     url = f"/admin/registry/changeevent/{event.pk}/date/"
     opened = editor_client.get(url).context["form"]["shown_date"].value()
     assert _correct(editor_client, event, "2000-04").status_code == 302  # someone else
+    before = database()
     response = editor_client.post(url, {"date": "2000-05", "shown_date": opened})
     assert "after you opened the form" in " ".join(response.context["form"].errors["date"])
+    assert database() == before
 
 
 def test_the_event_change_form_no_longer_edits_the_date_alone(editor_client, seeded):

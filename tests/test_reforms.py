@@ -115,7 +115,7 @@ def test_a_move_under_its_own_descendant_is_refused(seeded):
         parent=org("cppcc-go-research-office-office"),
         date="2000",
     )
-    assert "own descendant" in message
+    assert "one of its own sub-units" in message
 
 
 def test_a_move_before_the_end_of_the_latest_placement_is_refused(seeded):

@@ -237,11 +237,21 @@ class ReformForm(forms.Form):
         return states
 
     def states_to_send(self) -> str:
-        """`shown` for the page about to be rendered: the states it was first shown with, and
-        the present state of each organization it shows for the first time."""
-        states = self.shown_states()
+        """`shown` for the page about to be rendered: the present state of each organization
+        it shows (of those it was first shown with, when it is shown for the first time)."""
+        # A form shown again (after a refusal) is a new showing: its organizations as they are
+        # now, so that a form refused as stale can be checked and sent again.
+        states = {} if self.is_bound else self.shown_states()
         pks = set()
-        for name in ("organization", "organizations", "parent", "result", "results"):
+        for name in (
+            "organization",
+            "organizations",
+            "parent",
+            "result",
+            "results",
+            "successor",
+            "new_parent",
+        ):
             if name not in self.fields:
                 continue
             value = self[name].value()
