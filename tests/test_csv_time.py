@@ -401,6 +401,25 @@ def test_a_bad_row_is_refused_with_its_line_and_column_and_nothing_is_written(
     assert _dump() == before
 
 
+def test_an_event_cannot_take_a_link_from_a_stored_event_the_file_leaves_out(tmp_path, dated):
+    rows = [row for row in parse(export_dataset("events")) if row["id"] == "secretariat-rank-1995"]
+    rows[0]["successions"] = (
+        '[{"predecessor": "cppcc-secretariat", "successor": "cppcc-general-office"}]'
+    )
+    before = _dump()
+    path = tmp_path / "events.csv"
+    path.write_bytes(write(rows))
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match="nothing was written"):
+        call_command("import_registry", "events", str(path), stderr=errors, stdout=io.StringIO())
+    expected = (
+        "line 2, column successions: the link cppcc-secretariat → cppcc-general-office "
+        "belongs to the event “cppcc-general-office-established-1980”"
+    )
+    assert expected in errors.getvalue()
+    assert _dump() == before
+
+
 def test_placements_that_touch_are_accepted(dated):
     report = import_placements(
         _placements({"start": "", "end": "1970-06"}, {"start": "1970-06", "end": "1980"})

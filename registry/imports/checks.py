@@ -730,8 +730,10 @@ def check_events_in_registry(
     report: ImportReport,
 ) -> None:
     """The organizations taking part must be in the registry, and so must the lineage links,
-    each claimed by one event of the file at most."""
+    each claimed by one event of the file at most, and never taken from a stored event the file
+    does not list (rows a file leaves out stay as they are)."""
     claimed: dict[tuple[str, str], str] = {}
+    in_file = {row.id for row in rows}
     for row in rows:
         for organization, _ in row.organizations:
             if organization not in organizations:
@@ -760,6 +762,17 @@ def check_events_in_registry(
                         "successions",
                         f"the link {link[0]} → {link[1]} is also claimed on {claimed[link]}; a "
                         "link belongs to one event.",
+                    )
+                )
+            elif successions[link] not in (None, row.id) and successions[link] not in in_file:
+                # Taking it would change that event, which the file leaves as it is.
+                report.problems.append(
+                    Problem(
+                        row.where,
+                        "successions",
+                        f"the link {link[0]} → {link[1]} belongs to the event "
+                        f"“{successions[link]}”, which this file does not list: give that "
+                        "event's row too, without the link.",
                     )
                 )
             else:
