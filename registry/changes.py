@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from .dates import On, PartialDate
 from .models import ChangeEvent, EventOrganization, Holding, Organization, OtherName, Placement
 from .trees import subtree_lookups
-from .validtime import parents_on, structure_on
+from .validtime import former_name_covers, parents_on, structure_on
 
 
 @dataclass(frozen=True)
@@ -283,34 +283,37 @@ class _Scope:
     (today's subtree, and the few units placed under it then but elsewhere today)."""
 
     def __init__(self, root: Organization | None, dates: Iterable[On] | None):
-        """`dates`: the dates compared; None for units ever placed under `root`'s subtree."""
+        """`dates`: the dates compared; None for units ever placed under `root`'s subtree.
+        Only the units outside today's subtree are listed (`extra`): a subtree of any size is
+        one range of the tree index, never a list of ids in a query."""
         self.root = root
         self.extra: list[str] = []
         if root is None:
             return
-        inside = {root.pk}
         if dates is None:
-            today = set(Organization.objects.subtree(root).values_list("pk", flat=True))
-            inside |= today
-            while arriving := set(
-                Placement.objects.filter(parent__in=list(inside))
-                .exclude(organization__in=list(inside))
-                .values_list("organization", flat=True)
+            extra: set[str] = set()
+            while (
+                arriving := set(
+                    Placement.objects.filter(
+                        Q(**subtree_lookups(root, path="parent__")) | Q(parent__in=sorted(extra))
+                    )
+                    .exclude(**subtree_lookups(root, path="organization__"))
+                    .values_list("organization", flat=True)
+                )
+                - extra
             ):
-                inside |= arriving
-            self.extra = sorted(inside - today)
+                extra |= arriving
+            self.extra = sorted(extra)
             return
         fields = ("id", "parent", "formed", "dissolved", "tree_id", "lft")
-        for on in dates:
-            inside.update(
-                node.pk for node in structure_on(root, on, lambda q: q.only(*fields)).nodes
-            )
-        today = set(
-            Organization.objects.filter(pk__in=list(inside))
-            .filter(**subtree_lookups(root))
-            .values_list("pk", flat=True)
+        self.extra = sorted(
+            {
+                node.pk
+                for on in dates
+                for node in structure_on(root, on, lambda q: q.only(*fields)).nodes
+                if not (node.tree_id == root.tree_id and root.lft <= node.lft <= root.rght)
+            }
         )
-        self.extra = sorted(inside - today)
 
     def q(self, path: str = "") -> Q:
         if self.root is None:
@@ -332,7 +335,7 @@ def _former_names_on(on: On) -> dict[str, tuple[str, PartialDate]]:
     found: dict[str, tuple[str, PartialDate]] = {}
     for organization, name, start, end in rows:
         end_date = PartialDate.parse(end)
-        if end_date.latest >= on.last and PartialDate.parse(start).earliest <= on.first:
+        if former_name_covers(PartialDate.parse(start), end_date, on):
             found.setdefault(organization, (name, end_date))
     return found
 

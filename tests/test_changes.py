@@ -358,3 +358,18 @@ def test_a_range_with_more_than_a_thousand_events_is_compared(client, db):
     html = _page(client, "/changes/?from=2004&to=2006")
     assert f"({len(units)})" in _section(html, "rank_changed")
     assert len(_csv(client, "/changes.csv?from=2004&to=2006")) >= len(units)
+
+
+@pytest.mark.parametrize(
+    "url", ["/changes/?from=1990&to=2020&root={}", "/organizations/{}/changes.atom"]
+)
+def test_a_large_subtree_is_one_range_not_a_list_of_its_ids(client, db, url):
+    # SQLite takes at most 32,766 values in one query: a subtree listed id by id would fail
+    # for a large body (and costs a long query for any).
+    call_command("generate_registry", organizations=3000, people=10, seed=2, verbosity=0)
+    root = Organization.objects.filter(parent=None).order_by("lft").with_descendant_count()
+    root = max(root, key=lambda unit: unit.descendants)
+    assert root.descendants > 300
+    with CaptureQueriesContext(connection) as queries:
+        _get(client, url.format(root.pk))
+    assert max(len(query["sql"]) for query in queries) < 5000
