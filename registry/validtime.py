@@ -152,18 +152,26 @@ def parent_on(node: Organization, on: On) -> Organization | None:
 
 
 def name_on(node: Organization, on: On) -> str:
-    """The name on `on`: a former name whose whole known period covers the date asked, else
-    today's name (a former name with no known end is not assumed to have lasted)."""
+    """The name on `on`: a former name known to have been in use through the whole period
+    asked (begun by its first day, not yet given up by its last: in the period of the change
+    itself the later name applies, rule 4 of docs/time.md), else today's name. A former name
+    with no known end is not assumed to have lasted."""
     for other in node.other_names_in_order:
-        if (
-            other.name_type == OtherName.Type.FORMER_NAME
-            and other.start is not None
-            and other.end is not None
-            and other.start.earliest <= on.first
-            and other.end.latest >= on.last
+        if other.name_type == OtherName.Type.FORMER_NAME and former_name_covers(
+            other.start, other.end, on
         ):
             return other.name
     return node.name
+
+
+def former_name_covers(start: PartialDate | None, end: PartialDate | None, on: On) -> bool:
+    """Whether a former name from `start` to `end` names its unit on `on` (see `name_on`)."""
+    return (
+        start is not None
+        and end is not None
+        and start.earliest <= on.first
+        and end.earliest > on.last
+    )
 
 
 def names_on(node: Organization, on: On) -> list[OtherName]:

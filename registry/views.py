@@ -51,15 +51,12 @@ def dated(view):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         request.on = None
-        if "on" in request.GET:
-            text = request.GET["on"]
+        # An empty date box means today, as leaving it out does.
+        if text := request.GET.get("on", ""):
             try:
                 request.on = On.parse(text)
             except ValueError as error:
-                return HttpResponseBadRequest(
-                    f"The date in ?on= is not valid: {error}".encode(),
-                    content_type="text/plain; charset=utf-8",
-                )
+                return _bad_request(f"The date in ?on= is not valid: {_shortened(error, text)}")
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -284,11 +281,18 @@ def _outline_html(rows: list[OutlineRow], suffix: str = "") -> str:
 def organization_chart_svg(request, pk):
     """The organization chart as a standalone SVG file (links are absolute, for reports)."""
     organization = get_object_or_404(Organization.objects.with_labels(), pk=pk)
-    descendants = list(_descendants(organization))
+    on = request.on
+    if on is None:
+        children = children_by_parent(_descendants(organization))
+    elif not validtime.exists_on(organization, on):
+        raise Http404(f"{organization.name} did not exist {on.phrase()}.")
+    else:  # as on the page it is linked from
+        children = validtime.structure_on(organization, on, _outline_rows).children
+    suffix = f"?on={on}" if on else ""
     svg = organization_chart(
         organization,
-        children_by_parent(descendants),
-        url_for=lambda node: request.build_absolute_uri(node.get_absolute_url()),
+        children,
+        url_for=lambda node: request.build_absolute_uri(node.get_absolute_url() + suffix),
     )
     response = HttpResponse(
         '<?xml version="1.0" encoding="UTF-8"?>\n' + svg,
@@ -341,6 +345,14 @@ class BadParameter(ValueError):
     """A query parameter a reader can fix: answered with 400 and this message."""
 
 
+def _shortened(error: ValueError, text: str) -> str:
+    """The parser's message, or for text far longer than a date, one that does not repeat it
+    (a request with 100 KB of it would get 100 KB back)."""
+    if len(text) <= 40:
+        return str(error)
+    return f"{len(text):,} characters are not a date; use YYYY, YYYY-MM or YYYY-MM-DD."
+
+
 def _bad_request(message: str) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(message.encode(), content_type="text/plain; charset=utf-8")
 
@@ -368,7 +380,10 @@ def comparison_asked(request) -> changes.Changes | None:
         try:
             dates[name] = On.parse(request.GET.get(name) or default)
         except ValueError as error:
-            raise BadParameter(f"The date in ?{name}= is not valid: {error}") from error
+            text = request.GET.get(name, "")
+            raise BadParameter(
+                f"The date in ?{name}= is not valid: {_shortened(error, text)}"
+            ) from error
     if dates["to"].last < dates["from"].last:
         raise BadParameter(
             f"?from= ({dates['from']}) is after ?to= ({dates['to']}): give the earlier date first."

@@ -154,6 +154,37 @@ def test_a_former_name_names_the_page_only_where_its_period_is_known(client, see
     assert "<h1>General Office of the National Committee" in _page(client, f"{GO}?on=1984")
 
 
+def test_in_the_period_of_a_renaming_the_new_name_applies(client, seeded):
+    former = OtherName.objects.get(name="General Office of the CPPCC Standing Committee")
+    former.end = "1983-03"
+    former.save()
+    before = _page(client, f"{GO}?on=1983-02")
+    assert "<h1>General Office of the CPPCC Standing Committee</h1>" in before
+    for on in ("1983-03", "1983-03-15", "1983"):  # rule 4: the later name, as for a move
+        assert "<h1>General Office of the National Committee" in _page(client, f"{GO}?on={on}")
+
+
+def test_the_chart_file_linked_from_a_dated_page_shows_that_date(client, reform):
+    chart = "/organizations/npcsc-general-office/chart.svg"
+    assert "/organizations/moved-bureau/?on=1995" in _page(client, f"{chart}?on=1995")
+    assert "moved-bureau" not in _page(client, chart)  # under the CPPCC office today
+    assert f'href="{chart}?on=1995"' in _page(
+        client, "/organizations/npcsc-general-office/?on=1995"
+    )
+    assert client.get(f"{GO}chart.svg?on=1970").status_code == 404  # formed in 1980
+
+
+def test_an_empty_date_box_means_today(client, seeded):
+    assert _page(client, "/?on=") == _page(client, "/")
+
+
+def test_a_date_far_too_long_is_refused_without_repeating_it(client, seeded):
+    response = client.get("/", {"on": "1" * 100_000})
+    assert response.status_code == 400
+    assert len(response.content) < 200
+    assert b"100,000 characters are not a date" in response.content
+
+
 def test_placements_of_one_unit_may_not_overlap(reform):
     overlapping = Placement(organization=reform, parent=None, start="1995", end="1999")
     with pytest.raises(ValidationError, match="overlaps"):
