@@ -48,8 +48,13 @@ BENCH_SETTINGS = "config.settings.bench"
 # The command's time over the pipeline's, at the larger size (issue: within 2x).
 COMMAND_TARGET = 2.0
 # Growth check: the command's per-row cost at N over its per-row cost at N/4, each after the
-# cost of importing an empty file. Linear work gives about 1; a quadratic path about 4.
+# cost of importing an empty file (and never less than the pipeline's own time for the same
+# rows). Linear work gives about 1; a quadratic path about 4.
 GROWTH_LIMIT = 2.0
+# Below this many rows at the smaller size the work is within the noise of process start-up
+# (CI once timed 750 rows at 0.46 s and an empty file at 0.48 s), so growth is shown, not judged.
+# CI's own growth check runs at 5,000 and 20,000.
+GROWTH_JUDGED_FROM = 5_000
 
 # Run inside a process of its own against a fresh, empty database: the floor (rolled back),
 # then the pipeline, each timed in-process. Prints one JSON line.
@@ -210,11 +215,16 @@ def command_import_figures(
     empty_seconds = medians["command_empty"]
 
     def per_row(size: int) -> float:
-        return max(medians[f"command_{size}"] - empty_seconds, 1e-9) / size
+        # The command does at least the pipeline's work beyond its start-up. At a small size
+        # the command's time minus an empty run's is within the noise of process start-up (it
+        # came out negative in CI: 0.46 s against 0.48 s), so it is never taken below that.
+        beyond_start = medians[f"command_{size}"] - empty_seconds
+        return max(beyond_start, medians[f"pipeline_{size}"]) / size
 
     growth = per_row(large) / per_row(small)
     ratio = medians[f"command_{large}"] / medians[f"pipeline_{large}"]
-    checks["command_per_row_cost_does_not_grow"] = growth <= GROWTH_LIMIT
+    if small >= GROWTH_JUDGED_FROM:
+        checks["command_per_row_cost_does_not_grow"] = growth <= GROWTH_LIMIT
     return {
         "sizes": list(sizes),
         "runs": runs,
@@ -243,6 +253,7 @@ def command_import_figures(
         "command_target_met": ratio <= COMMAND_TARGET,
         "per_row_growth": round(growth, 2),
         "growth_limit": GROWTH_LIMIT,
+        "growth_judged": small >= GROWTH_JUDGED_FROM,
         "checks": checks,
     }
 
@@ -276,7 +287,11 @@ def describe(result: dict[str, Any]) -> str:
         f" command within {result['command_target']:g}x of the pipeline at "
         f"{result['sizes'][1]:,}: {verdict}; per-row cost at {result['sizes'][1]:,} over "
         f"{result['sizes'][0]:,}: {result['per_row_growth']:.2f} "
-        f"(limit {result['growth_limit']:g})"
+        + (
+            f"(limit {result['growth_limit']:g})"
+            if result["growth_judged"]
+            else f"(not judged below {GROWTH_JUDGED_FROM:,} rows: start-up noise)"
+        )
     )
     return "\n".join(lines)
 
