@@ -326,6 +326,7 @@ def _former_names_on(on: On) -> dict[str, tuple[str, PartialDate]]:
     asked, as `validtime.name_on` reads it), with that name and when it ended."""
     rows = (
         OtherName.objects.filter(name_type=OtherName.Type.FORMER_NAME)
+        .filter(Q(language="") | Q(language__istartswith="en"))
         .exclude(start="")
         .exclude(end="")
         .filter(start__lte=on.first.isoformat())

@@ -142,6 +142,13 @@ def _damaged_utf8(data: bytes, error: UnicodeDecodeError) -> bool:
     return wide >= 2 * malformed
 
 
+# Every other byte NUL: UTF-16 (of mostly Latin text) without its byte-order mark.
+UTF16_HINT = (
+    " The file looks like UTF-16 without a byte-order mark: save it as UTF-8, or "
+    "name its encoding (--encoding utf-16-le or utf-16-be)."
+)
+
+
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """Return (text, encoding used).
 
@@ -194,6 +201,9 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return text, candidate
     assert failure is not None
     tried = " or ".join(candidates)
+    if not encoding and data.count(b"\x00") * 4 > len(data):
+        # UTF-16 of text with Chinese in it is not valid UTF-8, unlike UTF-16 of ASCII.
+        raise CSVFormatError(f"The file is not valid {tried}.{UTF16_HINT}")
     if isinstance(failure, UnicodeDecodeError):
         line = data[: failure.start].count(b"\n") + 1
         where = f": undecodable bytes on line {line} (byte {failure.start + 1})"
@@ -226,12 +236,7 @@ def read_records(text: str) -> tuple[list[str], list[Record]]:
     says how many), for the importer to refuse with the rest of the file's problems."""
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        hint = ""
-        if text.count("\x00") * 3 > len(text):  # every other byte: UTF-16 read as UTF-8
-            hint = (
-                " The file looks like UTF-16 without a byte-order mark: save it as UTF-8, or "
-                "name its encoding (--encoding utf-16-le or utf-16-be)."
-            )
+        hint = UTF16_HINT if text.count("\x00") * 3 > len(text) else ""
         raise CSVFormatError(
             f"Line {line} contains a NUL character, which no cell may hold.{hint}"
         )

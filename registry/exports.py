@@ -309,6 +309,7 @@ class _Named(NamedTuple):
     """What `validtime.name_on` reads of an organization."""
 
     name: str
+    name_zh: str
     other_names_in_order: list[OtherName]
 
 
@@ -328,7 +329,9 @@ def _dated_organization_rows(root: Organization | None, on: On) -> Iterator[list
         pk = row[_COLUMN["id"]]
         row[_COLUMN["parent"]] = then.parents[pk] or ""
         if pk in former:
-            row[_COLUMN["name"]] = validtime.name_on(_Named(row[_COLUMN["name"]], former[pk]), on)
+            named = _Named(row[_COLUMN["name"]], row[_COLUMN["name_zh"]], former[pk])
+            row[_COLUMN["name"]] = validtime.name_on(named, on)
+            row[_COLUMN["name_zh"]] = validtime.name_on(named, on, chinese=True)
         row[_COLUMN["rank"]] = ranks.get(pk, row[_COLUMN["rank"]])
         yield row
 

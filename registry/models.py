@@ -15,6 +15,7 @@ from mptt.querysets import TreeQuerySet
 
 from .database import lock_table_writes, search_narrowed
 from .dates import PartialDateField, not_before, periods_conflict
+from .names import organization_pinyin_key, person_pinyin_key, pinyin_of
 from .trees import (
     NestedSet,
     TreePage,
@@ -76,6 +77,9 @@ class Kind(models.Model):
     code = models.SlugField(primary_key=True, max_length=50, help_text="Used in CSV files.")
     name = models.CharField(max_length=100, unique=True)
     plural_name = models.CharField(max_length=100)
+    name_zh = models.CharField(
+        "Chinese name", max_length=50, blank=True, help_text="e.g. 内设机构; shown in Chinese."
+    )
     section = models.CharField(max_length=20, choices=Section, default=Section.STRUCTURE)
     description = models.TextField(blank=True)
     order = models.PositiveSmallIntegerField(default=0, help_text="Order in lists and filters.")
@@ -322,6 +326,30 @@ class Organization(MPTTModel):
         help_text="Empty for a top-level body. Siblings keep the order of the tree.",
     )
     name = models.CharField(max_length=300, help_text="Official English name.")
+    name_zh = models.CharField(
+        "Chinese name",
+        max_length=300,
+        blank=True,
+        help_text="Official Chinese name (simplified characters), e.g. "
+        "中国人民政治协商会议全国委员会办公厅. Empty until verified: former Chinese names are "
+        "other names with language zh-Hans.",
+    )
+    short_name_zh = models.CharField(
+        "Chinese short form",
+        max_length=100,
+        blank=True,
+        help_text="The short form the official name is cited by, e.g. 全国政协办公厅.",
+    )
+    pinyin = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Pinyin of the Chinese name, with tone marks (e.g. Quánguó Zhèngxié "
+        "Bàngōngtīng). Empty: generated from the Chinese name. Fill it in where a character "
+        "reads differently here than usual.",
+    )
+    # Derived, never edited: the toneless pinyin of the Chinese names and their initials, for
+    # search (registry/names.py writes it on every path that writes the names).
+    pinyin_key = models.CharField(max_length=2000, blank=True, editable=False)
     kind = models.ForeignKey(Kind, on_delete=models.PROTECT, related_name="organizations")
     rank = models.ForeignKey(
         Rank,
@@ -372,8 +400,18 @@ class Organization(MPTTModel):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # A derived column, kept in step here as django-mptt keeps the tree fields.
+        self.pinyin_key = organization_pinyin_key(self.name_zh, self.short_name_zh, self.pinyin)
+        _save_with_key(super().save, args, kwargs, ("name_zh", "short_name_zh", "pinyin"))
+
     def get_absolute_url(self) -> str:
         return reverse("registry:organization", kwargs={"pk": self.pk})
+
+    @property
+    def pinyin_shown(self) -> str:
+        """The curated pinyin, else the one generated from the Chinese name."""
+        return self.pinyin or (pinyin_of(self.name_zh) if self.name_zh else "")
 
     @property
     def other_names_in_order(self) -> list[OtherName]:
@@ -386,7 +424,9 @@ class Organization(MPTTModel):
         """What the sources write in parentheses after the name: second names and numbered
         designations in their order, then the rank."""
         shown = (OtherName.Type.SECOND_NAME, OtherName.Type.DESIGNATION)
-        parts = [o.name for o in self.other_names_in_order if o.name_type in shown]
+        parts = [
+            o.name for o in self.other_names_in_order if o.name_type in shown and o.is_english
+        ]
         if self.rank_id:
             parts.append(self.rank.name)
         return parts
@@ -395,9 +435,18 @@ class Organization(MPTTModel):
     def short_name(self) -> str:
         """The first abbreviation (e.g. CPPCC), else the name."""
         for other in self.other_names_in_order:
-            if other.name_type == OtherName.Type.ABBREVIATION:
+            if other.name_type == OtherName.Type.ABBREVIATION and other.is_english:
                 return other.name
         return self.name
+
+    @property
+    def parenthetical_zh(self) -> list[str]:
+        """The Chinese second names, as a Chinese source writes them after the name."""
+        return [
+            o.name
+            for o in self.other_names_in_order
+            if o.name_type == OtherName.Type.SECOND_NAME and o.is_chinese
+        ]
 
     @property
     def styled_name(self) -> str:
@@ -429,6 +478,15 @@ class Organization(MPTTModel):
                 )
         if errors:
             raise ValidationError(errors)
+
+
+def _save_with_key(save, args, kwargs, sources: tuple[str, ...]) -> None:
+    """Save, writing `pinyin_key` too when a save of some fields only writes a name it comes
+    from."""
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and set(update_fields) & set(sources):
+        kwargs["update_fields"] = {*update_fields, "pinyin_key"}
+    save(*args, **kwargs)
 
 
 def _is_date(value) -> bool:
@@ -484,6 +542,15 @@ class OtherName(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_english(self) -> bool:
+        """English names have no language tag (or an `en` one)."""
+        return not self.language or self.language.lower().split("-")[0] == "en"
+
+    @property
+    def is_chinese(self) -> bool:
+        return self.language.lower().split("-")[0] == "zh"
 
     def natural_key(self) -> tuple[str, str, str]:
         return (self.organization_id, self.name_type, self.name)
@@ -779,6 +846,13 @@ class Person(models.Model):
     id = _identifier_field()
     name = models.CharField(max_length=200)
     name_zh = models.CharField("Chinese name", max_length=100, blank=True)
+    pinyin = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Pinyin of the Chinese name, with tone marks (e.g. Wáng Dōngfēng). Empty: "
+        "generated from the Chinese name.",
+    )
+    pinyin_key = models.CharField(max_length=1000, blank=True, editable=False)
     note = models.TextField(blank=True)
     sources = models.ManyToManyField(Source, blank=True, related_name="people")
 
@@ -796,8 +870,16 @@ class Person(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        self.pinyin_key = person_pinyin_key(self.name_zh, self.pinyin)
+        _save_with_key(super().save, args, kwargs, ("name_zh", "pinyin"))
+
     def get_absolute_url(self) -> str:
         return reverse("registry:person", kwargs={"pk": self.pk})
+
+    @property
+    def pinyin_shown(self) -> str:
+        return self.pinyin or (pinyin_of(self.name_zh) if self.name_zh else "")
 
 
 @reversion.register(follow=("holdings",))

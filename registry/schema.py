@@ -231,6 +231,37 @@ ORGANIZATIONS = Dataset(
             "name",
             admin="main",
         ),
+        Field(
+            "name_zh",
+            Cell.TEXT,
+            "The official Chinese name, in simplified characters (at most {limit}); empty when "
+            "not verified. Former Chinese names go in `other_names` as `former_name` with "
+            "language `zh-Hans` and their dates.",
+            Organization,
+            "name_zh",
+            required=False,
+            admin="main",
+        ),
+        Field(
+            "short_name_zh",
+            Cell.TEXT,
+            "The Chinese short form the name is cited by, e.g. 全国政协办公厅 (at most {limit}).",
+            Organization,
+            "short_name_zh",
+            required=False,
+            admin="main",
+        ),
+        Field(
+            "pinyin",
+            Cell.TEXT,
+            "The pinyin of the Chinese name with tone marks, as a curator set it (at most "
+            "{limit}); empty: generated from the Chinese name (pages show the generated one, "
+            "exports leave it empty).",
+            Organization,
+            "pinyin",
+            required=False,
+            admin="main",
+        ),
         Field("kind", Cell.CODE, "A kind code (below).", Organization, "kind", admin="main"),
         Field(
             "rank",

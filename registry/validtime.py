@@ -151,17 +151,19 @@ def parent_on(node: Organization, on: On) -> Organization | None:
     return Organization.objects.filter(pk=pk).first() if pk else None
 
 
-def name_on(node: Organization, on: On) -> str:
-    """The name on `on`: a former name known to have been in use through the whole period
-    asked (begun by its first day, not yet given up by its last: in the period of the change
-    itself the later name applies, rule 4 of docs/time.md), else today's name. A former name
-    with no known end is not assumed to have lasted."""
+def name_on(node: Organization, on: On, *, chinese: bool = False) -> str:
+    """The (English, or `chinese`) name on `on`: a former name in that language known to have
+    been in use through the whole period asked (begun by its first day, not yet given up by its
+    last: in the period of the change itself the later name applies, rule 4 of docs/time.md),
+    else today's name. A former name with no known end is not assumed to have lasted."""
     for other in node.other_names_in_order:
-        if other.name_type == OtherName.Type.FORMER_NAME and former_name_covers(
-            other.start, other.end, on
+        if (
+            other.name_type == OtherName.Type.FORMER_NAME
+            and (other.is_chinese if chinese else other.is_english)
+            and former_name_covers(other.start, other.end, on)
         ):
             return other.name
-    return node.name
+    return node.name_zh if chinese else node.name
 
 
 def former_name_covers(start: PartialDate | None, end: PartialDate | None, on: On) -> bool:

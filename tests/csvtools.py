@@ -41,6 +41,23 @@ def write(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes:
     return out.getvalue().encode()
 
 
+def export_encoded(
+    encoding: str, changes: dict[str, dict[str, str]] | None = None, *, rows_in: str = ""
+) -> bytes:
+    """The organizations export in `encoding`, keeping only the rows that `rows_in` (default:
+    `encoding`) can write (the seed cites evidence in Chinese, some of it in traditional
+    characters), with `changes[id]` applied to that row."""
+    kept = []
+    for row in parse(export_text()):
+        change = (changes or {}).get(row["id"], {})
+        try:
+            "".join(v for k, v in row.items() if k not in change).encode(rows_in or encoding)
+        except UnicodeEncodeError:
+            continue
+        kept.append(row | change)
+    return write(kept).decode().encode(encoding)
+
+
 def empty_registry() -> None:
     """Every organization, person and source gone; the vocabularies (kinds, ranks) kept."""
     for model in reversed(REGISTRY_MODELS):

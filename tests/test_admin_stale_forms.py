@@ -107,6 +107,7 @@ def test_a_form_stays_fresh_when_only_the_tree_around_it_moved(
 def test_a_stale_person_form_is_refused(editor_client, other_curator, seeded):
     person = Person.objects.order_by("pk").first()
     url = f"/admin/registry/person/{person.pk}/change/"
+    note = person.note
     opened = _open(editor_client, url)
     assert admin_submit(other_curator, url, name_zh="第二位").status_code == 302
 
@@ -114,7 +115,7 @@ def test_a_stale_person_form_is_refused(editor_client, other_curator, seeded):
 
     assert STALE in response.content.decode()
     person.refresh_from_db()
-    assert (person.name_zh, person.note) == ("第二位", "")
+    assert (person.name_zh, person.note) == ("第二位", note)
 
 
 def test_a_form_sent_back_with_errors_stays_tied_to_the_state_it_was_opened_on(

@@ -39,9 +39,14 @@ NOT_EXCHANGED = {
     (Organization, "rght"),
     (Organization, "tree_id"),
     (Organization, "level"),
-    # A person's note and sources are curated in the admin only (no people file yet).
+    # A person's note, sources and curated pinyin are curated in the admin only (no people
+    # file yet; the posts file carries people's names and Chinese names).
     (Person, "note"),
     (Person, "sources"),
+    (Person, "pinyin"),
+    # Derived from the Chinese names and pinyin (registry/names.py), rewritten on every write.
+    (Organization, "pinyin_key"),
+    (Person, "pinyin_key"),
     # The organization's sources travel as the `sources` JSON cell, through its citations.
     (Organization, "sources"),
     # Holdings are identified by post, person and start: no id of their own in files.

@@ -30,6 +30,7 @@ from registry.models import (
 
 SEED_FILES = ("cppcc-general-office.txt", "npcsc-general-office.txt")
 CPPCC = "cppcc-general-office.txt"
+NAMES_DOCUMENT = "chinese-names.md"
 
 # The documents write a post held by several people in the plural.
 SINGULAR_TITLES = {"Deputy Secretaries-General": "Deputy Secretary-General"}
@@ -217,8 +218,9 @@ def listed_in_db(document: SeedDocument, units: list[ListedUnit]) -> list:
 
 
 def other_names(organization: Organization, name_type: str) -> list[str]:
-    names = organization.other_names.filter(name_type=name_type).order_by("position", "pk")
-    return [other.name for other in names]
+    """The English other names of a type (the documents are in English)."""
+    names = organization.other_names.filter(name_type=name_type, language="")
+    return [other.name for other in names.order_by("position", "pk")]
 
 
 def tree_state() -> list[tuple]:
@@ -252,7 +254,7 @@ def test_seed_copies_equal_the_shared_seed_documents():
     shared = Path(settings.BASE_DIR).parent / "shared" / "seeds"
     if not shared.is_dir():
         pytest.skip(f"The shared seed folder {shared} is not on this machine.")
-    for file_name in SEED_FILES:
+    for file_name in (*SEED_FILES, NAMES_DOCUMENT):
         assert (seeds_dir() / file_name).read_bytes() == (shared / file_name).read_bytes()
 
 
@@ -551,3 +553,139 @@ def test_every_leader_cites_the_document(seed_db, document):
 def test_every_organization_and_person_has_a_source(seed_db):
     assert not Organization.objects.filter(sources__isnull=True).exists()
     assert not Person.objects.filter(sources__isnull=True).exists()
+
+
+# --- Chinese names (fixtures/seeds/chinese-names.md) -----------------------------------------
+# Read here on its own: the tables' rows, the sources list, and the "Unverified" list. The
+# tables write some English names shorter than the seed ("… of the CPPCC"); a row names the
+# seed record whose name, or whose name with the abbreviations written out, it gives.
+
+ABBREVIATIONS = {
+    "CPPCC": "Chinese People's Political Consultative Conference",
+    "NPC": "National People's Congress",
+}
+
+
+@dataclass
+class NameRow:
+    tree: str  # the root's id
+    english: str
+    chinese: str
+    short: str
+    evidence: str
+
+
+def name_rows() -> list[NameRow]:
+    text = (seeds_dir() / NAMES_DOCUMENT).read_text(encoding="utf-8")
+    rows = []
+    for heading, tree in (
+        ("## CPPCC, with evidence", "cppcc-national-committee"),
+        ("## NPC Standing Committee, with evidence", "npcsc"),
+    ):
+        table = text.split(heading)[1].split("\n## ")[0]
+        for line in table.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 4 and not cells[0].startswith(("English", "---")):
+                rows.append(NameRow(tree, *cells))
+    return rows
+
+
+def source_addresses() -> dict[str, str]:
+    text = (seeds_dir() / NAMES_DOCUMENT).read_text(encoding="utf-8")
+    listed = text.split("Sources:")[1].split("\n## ")[0]
+    return dict(re.findall(r"^- (S\d+) [^\n]*?(?:\n +)?[^\n]*?(https?://\S+)", listed, re.M))
+
+
+def seed_unit(row: NameRow) -> Organization:
+    """The seed organization a row names, in the row's tree."""
+    english = re.sub(r" \((?:predecessor|department|the magazine)[^)]*\)$", "", row.english)
+    english = re.sub(
+        r" \((?:first bureau|Foreign Affairs Bureau of the General Office)\)$", "", english
+    )
+    tree = Organization.objects.get(pk=row.tree).get_descendants(include_self=True)
+    candidates = [english]
+    for short, full in ABBREVIATIONS.items():
+        candidates.append(re.sub(rf"\b{short}\b", full, english))
+    candidates.append(
+        re.sub(r"the (\w+) National Committee", r"the National Committee of the \1", english)
+    )
+    candidates = [re.sub(r"\bCPPCC\b", ABBREVIATIONS["CPPCC"], c) for c in candidates] + candidates
+    for candidate in candidates:
+        found = tree.filter(name=candidate)
+        if found.count() == 1:
+            return found.get()
+    raise AssertionError(f"No seed unit in {row.tree} is named {row.english!r}")
+
+
+def is_organization_row(row: NameRow) -> bool:
+    return not Person.objects.filter(name=row.english.split(",")[0].strip()).exists()
+
+
+def test_every_evidenced_chinese_name_is_loaded_with_its_evidence(seed_db):
+    addresses = source_addresses()
+    rows = [row for row in name_rows() if is_organization_row(row)]
+    assert len(rows) == 22
+    for row in rows:
+        unit = seed_unit(row)
+        chinese = re.split(r";| \(", row.chinese)[0].strip()
+        assert unit.name_zh == chinese, row.english
+        assert unit.short_name_zh == row.short, row.english
+        cited = {c.source.url: c.locator for c in unit.citations.select_related("source")}
+        for number in re.findall(r"\bS\d+\b", row.evidence):
+            locator = cited[addresses[number]]
+            assert locator.startswith(f"Chinese name {chinese}"), (row.english, locator)
+            quoted = re.findall(r'"([^"]+)"', row.evidence)
+            assert all(q in locator for q in quoted[:1]), (row.english, locator)
+
+
+def test_chinese_second_names_are_kept_as_chinese_second_names(seed_db):
+    office = Organization.objects.get(pk="cppcc-go-committee-foreign-affairs-office")
+    second = office.other_names.filter(name_type=OtherName.Type.SECOND_NAME, language="zh-Hans")
+    assert [o.name for o in second] == ["中国人民政治协商会议全国委员会办公厅外事局"]
+    assert office.styled_name == (
+        "Office of the Committee of Foreign Affairs "
+        "(Foreign Affairs Bureau of the General Office, eighth bureau)"
+    )
+
+
+def test_every_evidenced_person_has_the_chinese_name_and_cites_the_evidence(seed_db):
+    addresses = source_addresses()
+    rows = [row for row in name_rows() if not is_organization_row(row)]
+    people = 0
+    for row in rows:
+        names = [n.strip() for n in row.english.split(",")]
+        chinese = [n.strip() for n in row.chinese.split(",")]
+        assert len(names) == len(chinese)
+        for name, name_zh in zip(names, chinese, strict=True):
+            person = Person.objects.get(name=name)
+            assert person.name_zh == name_zh
+            urls = {source.url for source in person.sources.all()}
+            for number in re.findall(r"\bS\d+\b", row.evidence):
+                assert addresses[number] in urls, (name, number)
+                assert f"{name_zh}: {number}" in person.note
+            people += 1
+    assert people == 18
+
+
+def test_no_unverified_name_is_loaded(seed_db):
+    text = (seeds_dir() / NAMES_DOCUMENT).read_text(encoding="utf-8")
+    unverified = text.split("## Unverified")[1]
+    han = re.compile(r"[\u4e00-\u9fff]{2,}")
+    evidenced = {
+        name for row in name_rows() for name in han.findall(row.chinese + " " + row.short)
+    }
+    loaded = set(Organization.objects.values_list("name_zh", flat=True))
+    loaded |= set(Organization.objects.values_list("short_name_zh", flat=True))
+    loaded |= set(Person.objects.values_list("name_zh", flat=True))
+    loaded |= set(OtherName.objects.values_list("name", flat=True))
+    for name in han.findall(unverified):
+        if name not in evidenced:
+            assert name not in loaded, name
+    assert Person.objects.get(name="Han Dongmei").name_zh == ""
+    assert Person.objects.get(name="Liu Junchen").name_zh == ""
+
+
+def test_seed_units_without_evidence_have_no_chinese_name(seed_db):
+    named = {seed_unit(row).pk for row in name_rows() if is_organization_row(row)}
+    assert not Organization.objects.exclude(pk__in=named).exclude(name_zh="").exists()
+    assert not Organization.objects.exclude(pk__in=named).exclude(short_name_zh="").exists()

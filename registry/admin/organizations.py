@@ -207,7 +207,7 @@ class OrganizationAdmin(
     list_filter = (TreeListFilter, "kind", "rank")
     list_select_related = ("kind", "rank")
     # Names repeat across bodies ("Secretariat"), so search covers every name and the id.
-    search_fields = ("name", "id", "other_names__name")
+    search_fields = ("name", "name_zh", "short_name_zh", "pinyin_key", "id", "other_names__name")
     # A <select> of every organization does not scale; the autocomplete asks as you type.
     autocomplete_fields = ("parent",)
     # Each row costs the admin's (and django-mptt's) row machinery, about 0.3 ms for this list's

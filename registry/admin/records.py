@@ -80,7 +80,8 @@ class HeldPostInline(KeepWhitespaceMixin, admin.TabularInline):
 @admin.register(Person)
 class PersonAdmin(KeepWhitespaceMixin, HistoryAdmin):
     list_display = ("name", "name_zh", "id")
-    search_fields = ("name", "name_zh", "id")
+    # Chinese names and their pinyin (toneless, as `pinyin_key` holds it) find people too.
+    search_fields = ("name", "name_zh", "pinyin_key", "id")
     autocomplete_fields = ("sources",)
     inlines = (HeldPostInline,)
 

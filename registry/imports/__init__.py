@@ -143,8 +143,10 @@ def _plan_posts(
 ) -> Callable[[], None] | None:
     organizations = set(Organization.objects.values_list("pk", flat=True))
     people = {
-        pk: (name, name_zh)
-        for pk, name, name_zh in Person.objects.values_list("pk", "name", "name_zh")
+        pk: (name, name_zh, pinyin)
+        for pk, name, name_zh, pinyin in Person.objects.values_list(
+            "pk", "name", "name_zh", "pinyin"
+        )
     }
     holders: list[checks.Holder] = []
     seen: dict[tuple, str] = {}

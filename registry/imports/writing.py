@@ -22,6 +22,7 @@ from ..models import (
     Source,
     Succession,
 )
+from ..names import organization_pinyin_key, person_pinyin_key
 from ..trees import NestedSet
 from . import plan
 from .checks import EVENT_VALUES, CheckedEvent, CheckedOrganization, CheckedPlacement, Holder
@@ -34,6 +35,15 @@ _TREE_ATTNAMES = ("parent_id", "tree_id", "lft", "rght", "level")
 _NEW_ATTNAMES = ("id", *_TREE_ATTNAMES, *DATA_ATTNAMES)
 # Change names are the columns' (`kind`, not `kind_id`).
 _DATA_COLUMNS = tuple(f.column for f in DATA_FIELDS)
+# Written beside the data fields: the pinyin search key derived from the Chinese names.
+_KEYED_ATTNAMES = (*DATA_ATTNAMES, "pinyin_key")
+_NEW_ATTNAMES = (*_NEW_ATTNAMES, "pinyin_key")
+
+
+def _keyed(fields: dict) -> tuple:
+    """A row's data values, then its pinyin search key."""
+    key = organization_pinyin_key(fields["name_zh"], fields["short_name_zh"], fields["pinyin"])
+    return (*_data_values(fields), key)
 
 
 def write_organizations(
@@ -72,7 +82,7 @@ def write_organizations(
         if progress and row.index % 5000 == 0:
             progress("writing", row.index, len(rows))
         if row.id not in state:
-            new_rows.append((row.id, *tree_values[row.id], *_data_values(row.fields)))
+            new_rows.append((row.id, *tree_values[row.id], *_keyed(row.fields)))
             for column in ITEM_COLUMNS:
                 if row.items[column]:
                     rewrite[column].append(row)
@@ -81,7 +91,7 @@ def write_organizations(
         old, new = current.fields[row.id], _data_values(row.fields)
         changes = []
         if old != new:
-            data_updates.append((*new, row.id))
+            data_updates.append((*_keyed(row.fields), row.id))
             changes = [
                 column
                 for column, old_value, new_value in zip(_DATA_COLUMNS, old, new, strict=True)
@@ -110,7 +120,7 @@ def write_organizations(
             assignments = ", ".join(f"{name} = %s" for name in _TREE_ATTNAMES)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", updates)
         if data_updates:
-            assignments = ", ".join(f"{name} = %s" for name in DATA_ATTNAMES)
+            assignments = ", ".join(f"{name} = %s" for name in _KEYED_ATTNAMES)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", data_updates)
     _write_related(rewrite, current)
 
@@ -215,14 +225,21 @@ def write_posts(
             person = new_people.setdefault(h.person, Person(id=h.person, name=h.person_name))
             person.name_zh = person.name_zh or h.person_name_zh
             continue
-        name, name_zh = people[h.person]
-        person = renamed.get(h.person) or Person(id=h.person, name=name, name_zh=name_zh)
+        name, name_zh, pinyin = people[h.person]
+        person = renamed.get(h.person) or Person(
+            id=h.person, name=name, name_zh=name_zh, pinyin=pinyin
+        )
         person.name = h.person_name or person.name
         person.name_zh = h.person_name_zh or person.name_zh
         if (person.name, person.name_zh) != (name, name_zh):
             renamed[h.person] = person
+    # bulk_create and bulk_update do not call save(), which derives the search key.
+    for person in (*new_people.values(), *renamed.values()):
+        person.pinyin_key = person_pinyin_key(person.name_zh, person.pinyin)
     Person.objects.bulk_create(new_people.values(), batch_size=2000)
-    Person.objects.bulk_update(renamed.values(), ["name", "name_zh"], batch_size=2000)
+    Person.objects.bulk_update(
+        renamed.values(), ["name", "name_zh", "pinyin_key"], batch_size=2000
+    )
 
     changed_posts = {}
     for h in holders:
