@@ -1,14 +1,23 @@
+from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
+from config.language import switch_language
 from registry.views import favicon
 
-admin.site.site_header = "Registry of Government Organizations: curation"
-admin.site.site_title = "Registry curation"
-admin.site.index_title = "Curate the registry"
+admin.site.site_header = _("Registry of Government Organizations: curation")
+admin.site.site_title = _("Registry curation")
+admin.site.index_title = _("Curate the registry")
 
+# English at the registry's permanent unprefixed addresses, Chinese under /zh-hans/
+# (config/language.py).
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("favicon.ico", favicon, name="favicon"),
-    path("", include("registry.urls")),
+    path("language/<slug:code>/", switch_language, name="switch-language"),
+    *i18n_patterns(
+        path("admin/", admin.site.urls),
+        path("", include("registry.urls")),
+        prefix_default_language=False,
+    ),
 ]

@@ -13,7 +13,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.shortcuts import render
-from django.urls import include, path
+from django.urls import path
+
+from config import urls as site_urls
 
 
 def floor(request):
@@ -23,9 +25,11 @@ def floor(request):
     )
 
 
+# The site's own patterns, not `include("config.urls")`: Django refuses `i18n_patterns` (the
+# site's Chinese addresses) in an included URLconf.
 urlpatterns = [
     path("bench/floor/", floor, name="bench-floor"),
-    path("", include("config.urls")),
+    *site_urls.urlpatterns,
 ]
 
 

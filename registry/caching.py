@@ -1,7 +1,8 @@
 """HTTP caching of the public pages and CSV downloads.
 
 Every public response carries an ETag naming the state of the whole registry (the change stamp
-that database triggers move on with every write, see `ChangeStamp`) and of the deployed code.
+that database triggers move on with every write, see `ChangeStamp`), of the deployed code and
+translations, and of the language the page is in.
 A request whose If-None-Match still matches gets a 304 after that one read, before the view
 runs. Cache-Control lets browsers keep a copy but revalidate it every time (`max-age=0`), and
 lets a shared cache (a CDN) serve it for `PUBLIC_PAGE_CACHE_SECONDS` before revalidating.
@@ -33,6 +34,7 @@ from django.core.cache import cache as page_cache
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
 from django.template.response import SimpleTemplateResponse
+from django.utils import translation
 from django.utils.cache import has_vary_header, patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import condition
@@ -58,6 +60,8 @@ def _code_files() -> dict[str, Path]:
     patterns = (
         (_APP, ("*.py", "templates/**/*", "static/**/*")),  # pages name the CSS by its hash
         (config, ("**/*.py",)),
+        # The translation catalogs: a corrected Chinese word is a new page.
+        *((Path(folder), ("**/*.po", "**/*.mo")) for folder in settings.LOCALE_PATHS),
     )
     return {
         path.relative_to(root.parent).as_posix(): path
@@ -104,8 +108,13 @@ def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str 
     version, changed, *rest = change_stamp_read(exists=exists, params=params)
     if version is None or (subject is not None and not rest[0]):
         return None
-    # The time tells a recreated stamp (counting from 1 again) from the earlier one.
-    token = hashlib.sha256(f"{version}|{changed}|{code_fingerprint()}".encode()).hexdigest()
+    # The time tells a recreated stamp (counting from 1 again) from the earlier one. The
+    # language is in it too: the English and the Chinese page of one record are different
+    # pages, and an If-None-Match of the one must never be answered 304 for the other.
+    language = translation.get_language()
+    token = hashlib.sha256(
+        f"{version}|{changed}|{language}|{code_fingerprint()}".encode()
+    ).hexdigest()
     # Weak: the same state always gives equivalent pages, not necessarily the same bytes (rows
     # with equal sort keys may come back in another order).
     return f'W/"{version}-{token[:20]}"'
@@ -144,10 +153,11 @@ def _rendered(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
     nothing is ever invalidated or served stale, old entries just expire. Besides the ETag, the
     key holds everything else of the request that shapes the bytes: the scheme and host (the
     chart's links are absolute; one server may answer for several names) and the path with its
-    query. Nothing varies by language or by any other header: the site has one language and no
-    negotiation. Only whole pages are kept (GET, or HEAD, which is answered as GET without the
-    body), with the view's own headers (content type, attachment name); the middleware adds the
-    rest on every response. Streamed downloads (the CSV files) are never kept.
+    query, and the language the page is rendered in (the address names it too: /zh-hans/; a
+    reader's cookie or Accept-Language only ever redirects, config/language.py). Nothing varies
+    by any other header. Only whole pages are kept (GET, or HEAD, which is answered as GET
+    without the body), with the view's own headers (content type, attachment name); the
+    middleware adds the rest on every response. Streamed downloads (the CSV files) are never kept.
     """
 
     @wraps(view)
@@ -157,7 +167,8 @@ def _rendered(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
         if etag is None or not seconds or request.method not in ("GET", "HEAD"):
             return view(request, *args, **kwargs)
         address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
-        digest = hashlib.sha256(f"{etag}|{address}".encode()).hexdigest()
+        language = translation.get_language()
+        digest = hashlib.sha256(f"{etag}|{language}|{address}".encode()).hexdigest()
         key = f"registry:page:{digest}"
         kept = page_cache.get(key)
         if kept is not None:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext, ngettext
+
 from .text import xml_text
 from .trees import descendant_count
 
@@ -145,8 +147,10 @@ class _Canvas:
 
     def more(self, parent: ET.Element, href: str, count: int, x: float, y: float, what: str):
         fill, stroke = COLOURS["more"]
-        label = f"+{count} more"
-        link = self.link(parent, href, f"{label} {what}")
+        label = gettext("+%(count)s more") % {"count": count}
+        link = self.link(
+            parent, href, gettext("%(more)s %(what)s") % {"more": label, "what": what}
+        )
         link.set("class", "chart-box chart-more")
         ET.SubElement(
             link,
@@ -259,7 +263,12 @@ def _section(
                 if deeper:
                     cy += STACK_GAP
                     canvas.more(
-                        group, canvas.url_for(kid), deeper, x + INDENT * 2, cy, f"under {kid.name}"
+                        group,
+                        canvas.url_for(kid),
+                        deeper,
+                        x + INDENT * 2,
+                        cy,
+                        gettext("under %(name)s") % {"name": kid.name},
                     )
                     cy += MORE_H
             if len(kids) > MAX_STACK:
@@ -271,7 +280,7 @@ def _section(
                     len(kids) - MAX_STACK,
                     x + INDENT,
                     cy,
-                    f"under {top.name}",
+                    gettext("under %(name)s") % {"name": top.name},
                 )
                 cy += MORE_H
             row_height = max(row_height, cy - y)
@@ -320,17 +329,30 @@ def organization_chart(
             "font-family": "system-ui, 'Noto Sans', 'Noto Sans CJK SC', sans-serif",
         },
     )
-    ET.SubElement(
-        root, "title", {"id": title_id}
-    ).text = f"Organization chart of {organization.name}"
+    ET.SubElement(root, "title", {"id": title_id}).text = gettext(
+        "Organization chart of %(name)s"
+    ) % {"name": organization.name}
     shown_total = descendant_count(organization)
-    ET.SubElement(root, "desc", {"id": f"{title_id}-desc"}).text = (
-        f"{organization.name} with {len(departments)} internal "
-        f"department{'s' if len(departments) != 1 else ''} and {len(affiliated)} directly "
-        f"affiliated institution{'s' if len(affiliated) != 1 else ''} "
-        f"({shown_total} unit{'s' if shown_total != 1 else ''} below it in all). "
-        "Each box links to that unit's page; the same units are listed on the page as text."
-    )
+    counts = {
+        "departments": ngettext(
+            "%(count)s internal department", "%(count)s internal departments", len(departments)
+        )
+        % {"count": len(departments)},
+        "affiliated": ngettext(
+            "%(count)s directly affiliated institution",
+            "%(count)s directly affiliated institutions",
+            len(affiliated),
+        )
+        % {"count": len(affiliated)},
+        "units": ngettext(
+            "%(count)s unit below it in all", "%(count)s units below it in all", shown_total
+        )
+        % {"count": shown_total},
+    }
+    ET.SubElement(root, "desc", {"id": f"{title_id}-desc"}).text = gettext(
+        "%(name)s with %(departments)s and %(affiliated)s (%(units)s). Each box links to that "
+        "unit's page; the same units are listed on the page as text."
+    ) % {"name": organization.name, **counts}
     canvas = _Canvas(root, url_for)
     wide = columns > 1
     unit_x = (width - BOX_W * (2 if wide else 1)) / 2
@@ -343,7 +365,7 @@ def organization_chart(
         y = _section(
             canvas,
             root,
-            label="Internal departments",
+            label=gettext("Internal departments"),
             tops=departments,
             children=children,
             more_href=f"{page}#departments",
@@ -355,7 +377,7 @@ def organization_chart(
         y = _section(
             canvas,
             root,
-            label="Directly affiliated institutions",
+            label=gettext("Directly affiliated institutions"),
             tops=affiliated,
             children=children,
             more_href=f"{page}#affiliated",

@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.query_utils import DeferredAttribute
+from django.utils import translation
+from django.utils.translation import gettext
 
 # ASCII digits only: `\d` also matches full-width and other scripts' digits, which int()
 # would silently turn into ASCII ones.
@@ -75,7 +77,12 @@ class PartialDate:
         return self.latest < other.earliest
 
     def display(self) -> str:
-        """The date at its own precision, never padded: '30 December 1980', 'October 1949'."""
+        """The date at its own precision, never padded: '30 December 1980', 'October 1949',
+        '1954'; in Chinese '1980年12月30日', '1949年10月', '1954年'."""
+        if (translation.get_language() or "").startswith("zh"):
+            month = f"{self.month}月" if self.month is not None else ""
+            day = f"{self.day}日" if self.day is not None else ""
+            return f"{self.year}年{month}{day}"
         if self.day is not None:
             return f"{self.day} {calendar.month_name[self.month]} {self.year}"
         if self.month is not None:
@@ -255,8 +262,11 @@ class On:
         return self.date.display()
 
     def phrase(self) -> str:
-        """'on 30 December 1980', 'in October 1949', 'in 1954'."""
-        return f"{'on' if self.date.day else 'in'} {self.date.display()}"
+        """'on 30 December 1980', 'in October 1949', 'in 1954' (in Chinese the date alone: the
+        sentence around it says 在…)."""
+        if self.date.day:
+            return gettext("on %(date)s") % {"date": self.date.display()}
+        return gettext("in %(date)s") % {"date": self.date.display()}
 
     def overlaps(self, start: PartialDate | None, end: PartialDate | None) -> bool:
         """Whether a fact true from `start` to `end` (None: unknown start, or no end) was true

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.http import urlencode
+from django.utils.translation import gettext, gettext_lazy
 
 from .changes import KINDS, Change, recent_changes
 from .models import Organization
@@ -25,8 +26,8 @@ _LABELS = {kind.code: kind.label for kind in KINDS}
 
 class ChangesFeed(Feed):
     feed_type = Atom1Feed
-    title = "Changes in the Registry of Government Organizations"
-    subtitle = (
+    title = gettext_lazy("Changes in the Registry of Government Organizations")
+    subtitle = gettext_lazy(
         "Units established, abolished, renamed, moved, merged or split, newest first, dated "
         "as they happened in the world."
     )
@@ -47,14 +48,18 @@ class ChangesFeed(Feed):
     # Names may hold characters XML cannot carry (they are kept as curators gave them): the
     # feed shows those as U+FFFD rather than failing.
     def item_title(self, change: Change) -> str:
-        return xml_text(f"{_LABELS[change.kind]}: {change.unit.name}")
+        return xml_text(
+            gettext("%(kind)s: %(name)s")
+            % {"kind": gettext(_LABELS[change.kind]), "name": change.unit.name}
+        )
 
     def item_description(self, change: Change) -> str:
-        parts = [change.date.display() + ".", change.detail]
+        parts = [gettext("%(date)s.") % {"date": change.date.display()}, change.detail]
         if change.related:
-            parts.append("With: " + ", ".join(unit.name for unit in change.related) + ".")
+            names = ", ".join(unit.name for unit in change.related)
+            parts.append(gettext("With: %(names)s.") % {"names": names})
         if change.source:
-            parts.append(f"Source: {change.source}.")
+            parts.append(gettext("Source: %(source)s.") % {"source": change.source})
         return xml_text(" ".join(part for part in parts if part))
 
     def item_link(self, change: Change) -> str:
@@ -78,7 +83,7 @@ class OrganizationChangesFeed(ChangesFeed):
         return get_object_or_404(Organization, pk=pk)
 
     def title(self, root: Organization) -> str:
-        return xml_text(f"Changes in {root.name} and its units")
+        return xml_text(gettext("Changes in %(name)s and its units") % {"name": root.name})
 
     def link(self, root: Organization) -> str:
         return f"{reverse('registry:changes')}?{urlencode({'root': root.pk})}"

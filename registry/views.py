@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
@@ -32,6 +33,7 @@ from .csvcodec import csv_lines
 from .dates import On
 from .exports import event_rows, organization_rows, placement_rows, post_rows
 from .models import ChangeEvent, Holding, Kind, Organization, Person, Succession
+from .templatetags.registry_i18n import parenthetical
 from .trees import OutlineRow, children_by_parent, outline, tree_order
 
 SEARCH_MAX_LENGTH = 200
@@ -56,7 +58,10 @@ def dated(view):
             try:
                 request.on = On.parse(text)
             except ValueError as error:
-                return _bad_request(f"The date in ?on= is not valid: {_shortened(error, text)}")
+                return _bad_request(
+                    _("The date in ?on= is not valid: %(reason)s")
+                    % {"reason": _shortened(error, text)}
+                )
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -271,7 +276,7 @@ def _outline_html(rows: list[OutlineRow], suffix: str = "") -> str:
         node = row.node
         html.append("<ul>" if row.opens else "</li>")
         html.append(f'\n<li><a href="{before}{node.pk}{after}">{escape(node.name)}</a>')
-        parts = node.parenthetical
+        parts = parenthetical(node)
         if parts:
             html.append(f' <span class="aside">({escape(", ".join(parts))})</span>')
         html.append("</li></ul>" * len(row.closes))
@@ -350,7 +355,9 @@ def _shortened(error: ValueError, text: str) -> str:
     (a request with 100 KB of it would get 100 KB back)."""
     if len(text) <= 40:
         return str(error)
-    return f"{len(text):,} characters are not a date; use YYYY, YYYY-MM or YYYY-MM-DD."
+    return _("%(count)s characters are not a date; use YYYY, YYYY-MM or YYYY-MM-DD.") % {
+        "count": f"{len(text):,}"
+    }
 
 
 def _bad_request(message: str) -> HttpResponseBadRequest:
@@ -372,7 +379,7 @@ def comparison_asked(request) -> changes.Changes | None:
     by itself."""
     if not request.GET.get("from"):
         if request.GET.get("to"):
-            raise BadParameter("Give the first date too: ?from=YYYY[-MM[-DD]].")
+            raise BadParameter(_("Give the first date too: ?from=YYYY[-MM[-DD]]."))
         return None
     today = datetime.date.today().isoformat()
     dates = {}
@@ -382,15 +389,19 @@ def comparison_asked(request) -> changes.Changes | None:
         except ValueError as error:
             text = request.GET.get(name, "")
             raise BadParameter(
-                f"The date in ?{name}= is not valid: {_shortened(error, text)}"
+                _("The date in ?%(name)s= is not valid: %(reason)s")
+                % {"name": name, "reason": _shortened(error, text)}
             ) from error
     if dates["to"].last < dates["from"].last:
         raise BadParameter(
-            f"?from= ({dates['from']}) is after ?to= ({dates['to']}): give the earlier date first."
+            _("?from= (%(start)s) is after ?to= (%(end)s): give the earlier date first.")
+            % {"start": dates["from"], "end": dates["to"]}
         )
     kind = request.GET.get("kind", "")
     if kind and kind not in changes.KIND_CODES:
-        raise BadParameter(f"?kind= must be one of: {', '.join(changes.KIND_CODES)}.")
+        raise BadParameter(
+            _("?kind= must be one of: %(kinds)s.") % {"kinds": ", ".join(changes.KIND_CODES)}
+        )
     root = None
     if pk := _root_in_url(request):
         root = get_object_or_404(Organization, pk=pk)
@@ -472,7 +483,9 @@ def changes_csv(request):
     except Redirect as redirect:
         return HttpResponseRedirect(redirect.url)
     if found is None:
-        return _bad_request("Give the dates to compare: ?from=YYYY[-MM[-DD]]&to=YYYY[-MM[-DD]].")
+        return _bad_request(
+            _("Give the dates to compare: ?from=YYYY[-MM[-DD]]&to=YYYY[-MM[-DD]].")
+        )
     rows = (
         [
             change.kind,
@@ -557,7 +570,10 @@ def _csv_download(
     on = request.on
     if on is not None and not dated:
         return HttpResponseBadRequest(
-            f"The {dataset} file holds every dated fact: ?on= does not apply to it.".encode(),
+            (
+                _("The %(dataset)s file holds every dated fact: ?on= does not apply to it.")
+                % {"dataset": dataset}
+            ).encode(),
             content_type="text/plain; charset=utf-8",
         )
     if pk := _root_in_url(request):

@@ -9,6 +9,7 @@ import re
 import pytest
 import reversion
 from django.apps import apps
+from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.contrib.staticfiles import finders
 from django.core.handlers.wsgi import WSGIHandler
@@ -17,10 +18,12 @@ from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
+from django.urls import path
+from django.utils import translation
 from django.utils.cache import has_vary_header
 from reversion.models import Version
 
+from config import urls as site_urls
 from registry import caching
 from registry.models import ChangeStamp, Organization
 from registry.services import csv_import
@@ -99,14 +102,26 @@ def test_an_unchanged_page_is_answered_304_with_one_query(
 
 
 @pytest.mark.parametrize("url", PUBLIC_URLS)
-def test_public_pages_set_no_cookie_and_do_not_vary_by_it_even_for_staff(
-    editor_client, seeded, url
-):
+def test_public_pages_set_no_cookie_and_stay_public_even_for_staff(editor_client, seeded, url):
     response = editor_client.get(url)
     assert response.status_code == 200
     assert not response.cookies
-    assert not has_vary_header(response, "Cookie")
     assert "public" in _cache_control(response)
+
+
+@pytest.mark.parametrize("url", PUBLIC_URLS)
+def test_only_the_english_pages_vary_by_the_language_cookie(reader, seeded, url):
+    """An unprefixed page sends a reader whose cookie or browser asks for Chinese to the
+    Chinese page, so a CDN must keep it apart by both (config/language.py). Its Chinese
+    address, and every download, is the same for everyone."""
+    page = not url.split("?")[0].endswith((".csv", ".svg"))
+    english = reader.get(url)
+    assert has_vary_header(english, "Cookie") is page
+    assert has_vary_header(english, "Accept-Language") is True
+    chinese = reader.get(f"/zh-hans{url}")
+    assert chinese.status_code == 200
+    assert not has_vary_header(chinese, "Cookie")
+    assert not has_vary_header(chinese, "Accept-Language")
 
 
 PAGES = [url for url in PUBLIC_URLS if ".csv" not in url]
@@ -372,6 +387,12 @@ def test_the_code_fingerprint_covers_templates_stylesheet_and_views():
         assert name in files
 
 
+def test_the_code_fingerprint_covers_the_translations():
+    files = caching._code_files()
+    for name in ("locale/zh_Hans/LC_MESSAGES/django.po", "locale/zh_Hans/LC_MESSAGES/django.mo"):
+        assert name in files
+
+
 def test_a_deploy_that_changes_a_template_changes_the_etag(reader, seeded, monkeypatch, tmp_path):
     etag, _ = _fetch(reader, "/")
     files = caching._code_files()
@@ -415,6 +436,60 @@ def test_a_page_rendered_for_http_is_never_served_over_https(reader, seeded):
     secure = _body(reader.get(CHART, secure=True))
     assert "https://testserver/organizations/" in secure
     assert "http://testserver/" not in secure
+
+
+# --- One language's page is never the other's -----------------------------------------------
+
+
+@pytest.fixture
+def _english_afterwards():
+    """A Chinese request leaves its language active in the thread; later code outside a request
+    (the next test's) must not inherit it."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.mark.parametrize("url", [RESEARCH_OFFICE, "/", "/search/?q=research", CHART])
+def test_the_english_and_the_chinese_page_have_different_etags(
+    reader, seeded, url, _english_afterwards
+):
+    english, english_html = _fetch(reader, url)
+    chinese, chinese_html = _fetch(reader, f"/zh-hans{url}")
+    assert english != chinese
+    assert chinese_html != english_html
+    assert _revalidate(reader, f"/zh-hans{url}", english).status_code == 200
+    assert _revalidate(reader, url, chinese).status_code == 200
+    assert _revalidate(reader, url, english).status_code == 304
+    assert _revalidate(reader, f"/zh-hans{url}", chinese).status_code == 304
+
+
+def test_the_render_cache_never_serves_one_language_for_the_other(
+    reader, seeded, _english_afterwards
+):
+    english = _body(reader.get(RESEARCH_OFFICE))
+    chinese = _body(reader.get(f"/zh-hans{RESEARCH_OFFICE}"))
+    assert '<html lang="en">' in english
+    assert '<html lang="zh-Hans">' in chinese
+    for _ in range(2):  # now from the render cache
+        assert _body(reader.get(RESEARCH_OFFICE)) == english
+        assert _body(reader.get(f"/zh-hans{RESEARCH_OFFICE}")) == chinese
+
+
+def test_the_render_cache_key_names_the_language(rf, seeded, monkeypatch, _english_afterwards):
+    """Even for one address (a server that answered both languages at one URL would be keyed
+    apart): the key holds the language the page is rendered in."""
+    rendered = []
+
+    def view(request):
+        rendered.append(translation.get_language())
+        return HttpResponse(translation.get_language())
+
+    page = caching.public_page(view)
+    for language in ("en-gb", "zh-hans", "en-gb", "zh-hans"):
+        with translation.override(language):
+            response = page(rf.get("/same-address/"))
+            assert response.content.decode() == language
+    assert rendered == ["en-gb", "zh-hans"]
 
 
 # --- Methods ---------------------------------------------------------------------------------
@@ -520,7 +595,8 @@ def _fails(request):
     raise RuntimeError("a bug")
 
 
-urlpatterns = [path("fails/", _fails), path("", include("config.urls"))]
+# The site's own patterns, not include(): i18n_patterns must stay at the top of a URLconf.
+urlpatterns = [path("fails/", _fails), *site_urls.urlpatterns]
 
 
 @pytest.mark.urls(__name__)

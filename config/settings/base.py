@@ -27,6 +27,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of a page is its address: English unprefixed, Chinese under /zh-hans/.
+    "django.middleware.locale.LocaleMiddleware",
+    # A reader whose cookie or browser asks for Chinese is sent to the Chinese address.
+    "config.language.PreferredLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -53,6 +57,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registry.views.dated_links",
+                "config.language.languages",
             ],
         },
     },
@@ -106,7 +111,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# English (British usage, as the seed documents write it, and the admin's day-month-year dates)
+# at the registry's permanent unprefixed addresses; Simplified Chinese under /zh-hans/
+# (config/language.py). LANGUAGE_CODE is listed as it is, so that the language a request runs
+# in and the one the addresses are made for are always the same code.
 LANGUAGE_CODE = "en-gb"
+LANGUAGES = [("en-gb", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The reader's choice of language (the switch on every page), kept for a year.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -86,6 +86,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default
 SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+LANGUAGE_COOKIE_SECURE = True
 
 # How many proxies append to X-Forwarded-For in front of gunicorn: django-axes locks out a
 # username from the client's address, not the proxy's (config/security.py).

@@ -9,6 +9,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
 from import_export.forms import ExportForm
@@ -65,7 +66,9 @@ class CSVImportExportMixin(ImportExportMixin):
 
     def add_data_read_fail_error_to_form(self, form, e):
         # Say what is wrong with the file (encoding, structure), not just the exception's name.
-        form.add_error("import_file", f"The file cannot be read: {e}")
+        form.add_error(
+            "import_file", gettext("The file cannot be read: %(problem)s") % {"problem": e}
+        )
 
     def import_action(self, request, **kwargs):
         """Upload: run the import as a dry run and show its preview."""
@@ -103,8 +106,10 @@ class CSVImportExportMixin(ImportExportMixin):
         if data is None:
             # Never touch the named file: it is not this user's upload, or it was swept.
             context = {
-                "refusal": "This is not an upload your preview stored, or it was removed "
-                "after waiting too long: nothing was imported. Choose the file again."
+                "refusal": gettext(
+                    "This is not an upload your preview stored, or it was removed "
+                    "after waiting too long: nothing was imported. Choose the file again."
+                )
             }
             return self._import_page(request, form, context, status=400)
         dataset = entry["dataset"]
@@ -140,9 +145,17 @@ class CSVImportExportMixin(ImportExportMixin):
         self._discard_upload(request, name)
         messages.success(
             request,
-            f"Import finished: {entry['file_name']}: {report.count('new')} new, "
-            f"{report.count('update')} updated, {report.count('unchanged')} unchanged "
-            f"{self.model._meta.verbose_name_plural}.",
+            gettext(
+                "Import finished: %(file)s: %(new)s new, %(updated)s updated, %(unchanged)s "
+                "unchanged %(records)s."
+            )
+            % {
+                "file": entry["file_name"],
+                "new": report.count("new"),
+                "updated": report.count("update"),
+                "unchanged": report.count("unchanged"),
+                "records": self.model._meta.verbose_name_plural,
+            },
         )
         return HttpResponseRedirect(
             reverse(
@@ -166,7 +179,11 @@ class CSVImportExportMixin(ImportExportMixin):
         if any(problem.where == "file" for problem in report.problems):
             for problem in report.problems:
                 if problem.where == "file":
-                    form.add_error("import_file", f"The file cannot be read: {problem.message}")
+                    form.add_error(
+                        "import_file",
+                        gettext("The file cannot be read: %(problem)s")
+                        % {"problem": problem.message},
+                    )
             return {}
         return {"preview": import_preview(report, data), "preview_limit": PREVIEW_ROWS}
 

@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from reversion import add_to_revision, is_active, set_comment
 from reversion.admin import VersionAdmin, _RollBackRevisionView
 from reversion.errors import RevertError
@@ -182,8 +183,11 @@ class HistoryAdmin(VersionAdmin):
         if self.model._base_manager.filter(pk=version.object_id).exists():
             messages.error(
                 request,
-                f"“{version.object_repr}” is not deleted: restore one of its versions from "
-                "its history page instead.",
+                gettext(
+                    "“%(record)s” is not deleted: restore one of its versions from its history "
+                    "page instead."
+                )
+                % {"record": version.object_repr},
             )
             return redirect(self._history_url(version.object_id))
         return self._restore_view(request, version, "recover", extra_context)

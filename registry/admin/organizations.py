@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from mptt.admin import DraggableMPTTAdmin
 from reversion import is_active, set_comment
 
@@ -141,7 +141,7 @@ class PostInline(KeepWhitespaceMixin, admin.TabularInline):
             )
         )
 
-    @admin.display(description="holders, in order")
+    @admin.display(description=gettext_lazy("holders, in order"))
     def holder_list(self, post: Post):
         holdings = post.holdings.all()
         if not holdings:
@@ -267,7 +267,9 @@ class OrganizationAdmin(
         context["treeStructure"] = structure
         return context
 
-    @admin.action(description="Export selected organizations with everything under them (CSV)")
+    @admin.action(
+        description=gettext_lazy("Export selected organizations with everything under them (CSV)")
+    )
     def export_subtrees(self, request, queryset):
         # Selected units whose ancestor is also selected are already inside that subtree.
         # In tree order a unit is inside an earlier selected one only if inside the last top
@@ -343,7 +345,13 @@ class OrganizationAdmin(
             for message in refused.messages:
                 self.message_user(request, message, level=messages.ERROR)
             return None
-        self.message_user(request, f"Deleted {deleted} organizations.")
+        self.message_user(
+            request,
+            ngettext(
+                "Deleted %(count)d organization.", "Deleted %(count)d organizations.", deleted
+            )
+            % {"count": deleted},
+        )
         return None
 
     def _move_node(self, request):

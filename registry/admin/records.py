@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import path
+from django.utils.translation import gettext_lazy
 
 from ..models import (
     ChangeEvent,
@@ -63,7 +64,7 @@ class PostAdmin(KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(holders_total=Count("holdings"))
 
-    @admin.display(description="holders", ordering="holders_total")
+    @admin.display(description=gettext_lazy("holders"), ordering="holders_total")
     def holder_count(self, post: Post) -> int:
         return post.holders_total
 

@@ -18,6 +18,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .. import reforms
 from ..dates import PartialDateFormField
@@ -25,12 +27,12 @@ from ..models import ChangeEvent, Kind, Organization, Rank, Source, identifier_v
 from .forms import _not_only_spaces
 
 KINDS = {
-    "move": "Move a unit under another parent",
-    "rename": "Rename a unit",
-    "merge": "Merge units into one",
-    "split": "Split a unit",
-    "abolish": "Abolish a unit",
-    "rank": "Change a unit's rank",
+    "move": _("Move a unit under another parent"),
+    "rename": _("Rename a unit"),
+    "merge": _("Merge units into one"),
+    "split": _("Split a unit"),
+    "abolish": _("Abolish a unit"),
+    "rank": _("Change a unit's rank"),
 }
 # The fields each kind asks for, in order, after which every kind asks for the event's own.
 KIND_FIELDS = {
@@ -61,13 +63,13 @@ KIND_FIELDS = {
 EVENT_FIELDS = ("date", "source", "locator", "note", "event_id")
 SUB_UNIT_CHOICES = {
     "merge": (
-        (reforms.SUB_UNITS_MOVE, "Move under the result (their placements are recorded)"),
-        (reforms.SUB_UNITS_STAY, "Stay where they are"),
+        (reforms.SUB_UNITS_MOVE, _("Move under the result (their placements are recorded)")),
+        (reforms.SUB_UNITS_STAY, _("Stay where they are")),
     ),
     "abolish": (
-        ("", "None may remain: refuse if it still has current sub-units"),
-        (reforms.SUB_UNITS_MOVE, "Move under the successor (their placements are recorded)"),
-        (reforms.SUB_UNITS_END, "End on the same date, with everything under them"),
+        ("", _("None may remain: refuse if it still has current sub-units")),
+        (reforms.SUB_UNITS_MOVE, _("Move under the successor (their placements are recorded)")),
+        (reforms.SUB_UNITS_END, _("End on the same date, with everything under them")),
     ),
 }
 
@@ -110,63 +112,65 @@ def _text(label: str, max_length: int, help_text: str = "", **kwargs):
 class ReformForm(forms.Form):
     kind = forms.ChoiceField(choices=tuple(KINDS.items()), widget=forms.HiddenInput)
     shown = forms.CharField(required=False, widget=forms.HiddenInput)
-    organization = _organization("Organization", required=True)
+    organization = _organization(_("Organization"), required=True)
     organizations = _organizations(
-        "Organizations that merge", "Two or more; the first names the event."
+        _("Organizations that merge"), _("Two or more; the first names the event.")
     )
     parent = _organization(
-        "New parent", "The unit goes last among the new parent's sub-units.", required=True
+        _("New parent"), _("The unit goes last among the new parent's sub-units."), required=True
     )
-    name = _text("New name", 300, validators=[_not_only_spaces])
-    result = _organization("Into an existing organization", "Or describe a new one below.")
-    results = _organizations("Into existing organizations", "And/or new ones below.")
+    name = _text(_("New name"), 300, validators=[_not_only_spaces])
+    result = _organization(_("Into an existing organization"), _("Or describe a new one below."))
+    results = _organizations(_("Into existing organizations"), _("And/or new ones below."))
     new_id = _text(
-        "New organization's identifier",
+        _("New organization's identifier"),
         100,
-        "Lowercase letters, digits and single hyphens.",
+        _("Lowercase letters, digits and single hyphens."),
         required=False,
         validators=[identifier_validator],
     )
-    new_name = _text("New organization's name", 300, required=False)
+    new_name = _text(_("New organization's name"), 300, required=False)
     new_results = forms.CharField(
-        label="New organizations",
+        label=_("New organizations"),
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line: identifier | name, e.g. npcsc-go-press-bureau | Press Bureau.",
+        help_text=_("One per line: identifier | name, e.g. npcsc-go-press-bureau | Press Bureau."),
     )
-    new_parent = _organization("New organizations' parent", "Empty: a top-level body.")
-    new_kind = forms.ModelChoiceField(Kind.objects.all(), label="New organizations' kind")
+    new_parent = _organization(_("New organizations' parent"), _("Empty: a top-level body."))
+    new_kind = forms.ModelChoiceField(Kind.objects.all(), label=_("New organizations' kind"))
     new_rank = forms.ModelChoiceField(
-        Rank.objects.all(), label="New organization's rank", required=False
+        Rank.objects.all(), label=_("New organization's rank"), required=False
     )
     continues = forms.BooleanField(
-        label="The unit continues",
+        label=_("The unit continues"),
         required=False,
-        help_text="It keeps existing beside the new units (no dissolution, no successors).",
+        help_text=_("It keeps existing beside the new units (no dissolution, no successors)."),
     )
     sub_units_to = _text(
-        "Its sub-units move under",
+        _("Its sub-units move under"),
         100,
-        "The identifier of one of the results; empty: they stay where they are.",
+        _("The identifier of one of the results; empty: they stay where they are."),
         required=False,
     )
-    successor = _organization("Functions to", "The unit that takes over, if any.")
-    sub_units = forms.ChoiceField(label="Its current sub-units", required=False)
-    rank = forms.ModelChoiceField(Rank.objects.all(), label="New rank")
-    date = PartialDateFormField(label="Date of the change")
+    successor = _organization(_("Functions to"), _("The unit that takes over, if any."))
+    sub_units = forms.ChoiceField(label=_("Its current sub-units"), required=False)
+    rank = forms.ModelChoiceField(Rank.objects.all(), label=_("New rank"))
+    date = PartialDateFormField(label=_("Date of the change"))
     source = forms.ModelChoiceField(
         Source.objects.all(),
         required=False,
         widget=AutocompleteSelect(ChangeEvent._meta.get_field("source"), admin.site),
     )
-    locator = _text("Where in the source", 200, "A section or page.", required=False)
+    locator = _text(_("Where in the source"), 200, _("A section or page."), required=False)
     note = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     event_id = _text(
-        "Event identifier",
+        _("Event identifier"),
         100,
-        "Empty: suggested from the first organization, the kind and the date, e.g. "
-        "cppcc-go-research-office-moved-2000-03.",
+        _(
+            "Empty: suggested from the first organization, the kind and the date, e.g. "
+            "cppcc-go-research-office-moved-2000-03."
+        ),
         required=False,
         validators=[identifier_validator],
     )
@@ -183,8 +187,8 @@ class ReformForm(forms.Form):
             self.fields["new_kind"].required = False
         if kind == "merge":
             self.fields["new_kind"].required = False
-            self.fields["new_parent"].label = "New organization's parent"
-            self.fields["new_kind"].label = "New organization's kind"
+            self.fields["new_parent"].label = _("New organization's parent")
+            self.fields["new_kind"].label = _("New organization's kind")
 
     def clean_organizations(self):
         chosen = self.cleaned_data["organizations"]
@@ -200,11 +204,16 @@ class ReformForm(forms.Form):
             pk, bar, name = line.partition("|")
             pk, name = pk.strip(), name.strip()
             if not bar or not pk or not name:
-                raise ValidationError(f"Line {number}: write “identifier | name”.")
+                raise ValidationError(
+                    gettext("Line %(number)s: write “identifier | name”.") % {"number": number}
+                )
             try:
                 identifier_validator(pk)
             except ValidationError as error:
-                raise ValidationError(f"Line {number}: {error.messages[0]}") from None
+                raise ValidationError(
+                    gettext("Line %(number)s: %(problem)s")
+                    % {"number": number, "problem": error.messages[0]}
+                ) from None
             units.append((pk, name))
         return units
 
@@ -213,17 +222,19 @@ class ReformForm(forms.Form):
         if self.kind == "merge" and not self.errors:
             new = bool(cleaned.get("new_id") or cleaned.get("new_name"))
             if new and cleaned.get("result"):
-                self.add_error("result", "Choose an existing organization or a new one, not both.")
+                self.add_error(
+                    "result", _("Choose an existing organization or a new one, not both.")
+                )
             elif not new and not cleaned.get("result"):
-                self.add_error("result", "Choose the organization they merge into.")
+                self.add_error("result", _("Choose the organization they merge into."))
             elif new and not (cleaned.get("new_id") and cleaned.get("new_name")):
-                self.add_error("new_name", "A new organization needs an identifier and a name.")
+                self.add_error("new_name", _("A new organization needs an identifier and a name."))
             elif new and not cleaned.get("new_kind"):
-                self.add_error("new_kind", "A new organization needs a kind.")
+                self.add_error("new_kind", _("A new organization needs a kind."))
             if len(cleaned.get("organizations", ())) < (2 if new else 1):
-                self.add_error("organizations", "Choose the organizations that merge.")
+                self.add_error("organizations", _("Choose the organizations that merge."))
         if self.kind == "split" and cleaned.get("new_results") and not cleaned.get("new_kind"):
-            self.add_error("new_kind", "New organizations need a kind.")
+            self.add_error("new_kind", _("New organizations need a kind."))
         return cleaned
 
     def shown_states(self) -> dict[str, str]:
@@ -346,7 +357,7 @@ def record_view(model_admin, request: HttpRequest) -> HttpResponse:
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": ChangeEvent._meta,
-        "title": "Record a change",
+        "title": _("Record a change"),
         "kinds": KINDS,
         "prefill": request.GET.get("organization", ""),
     }
@@ -364,8 +375,10 @@ def record_view(model_admin, request: HttpRequest) -> HttpResponse:
                 messages.success(
                     request,
                     format_html(
-                        "Recorded the change {} ({}): every dated record it implies was "
-                        'written. <a href="{}">See it on the public site</a>.',
+                        gettext(
+                            "Recorded the change {} ({}): every dated record it implies was "
+                            'written. <a href="{}">See it on the public site</a>.'
+                        ),
                         _event_link(event),
                         event,
                         event.get_absolute_url(),
@@ -395,7 +408,7 @@ def record_view(model_admin, request: HttpRequest) -> HttpResponse:
 
 
 class DateCorrectionForm(forms.Form):
-    date = PartialDateFormField(label="Correct date")
+    date = PartialDateFormField(label=_("Correct date"))
     shown_date = forms.CharField(required=False, widget=forms.HiddenInput)
 
 
@@ -423,10 +436,12 @@ def correct_date_view(model_admin, request: HttpRequest, object_id: str) -> Http
                 messages.success(
                     request,
                     format_html(
-                        "The date of {} is now {}{}",
+                        gettext("The date of {} is now {}{}"),
                         _event_link(event),
                         event.date,
-                        f"; also changed: {', '.join(changes)}." if changes else ".",
+                        gettext("; also changed: %(changes)s.") % {"changes": ", ".join(changes)}
+                        if changes
+                        else ".",
                     ),
                 )
                 return redirect("admin:registry_changeevent_change", quote(event.pk))
@@ -437,7 +452,7 @@ def correct_date_view(model_admin, request: HttpRequest, object_id: str) -> Http
         **model_admin.admin_site.each_context(request),
         "opts": ChangeEvent._meta,
         "original": event,
-        "title": f"Correct the date of {event.pk}",
+        "title": gettext("Correct the date of %(event)s") % {"event": event.pk},
         "form": form,
         "written": {
             "placements": event.placements.select_related("organization", "parent"),
