@@ -9,8 +9,14 @@ columns are `schema.ORGANIZATIONS`) shaped like the real registry at scale:
   its provincial branches), and the unit a bigger subtree hangs from tends to have more children;
 - kinds and ranks from the vocabularies migration 0002 ships, ranks falling with depth, some
   ranks unknown;
-- English names that repeat across trees ("General Office", "Finance Division"), Chinese
-  translations, abbreviations, numbered designations ("third bureau"), second and former names;
+- English names that repeat across trees ("General Office", "Finance Division"), abbreviations,
+  numbered designations ("third bureau"), second and former names;
+- official Chinese names built from the parts real ones are made of (办公厅, 研究室, 人事司,
+  信息中心, 委员会办公室 ...): a top-level body's (农业农村部), its offices' with the body's name
+  in front (农业农村部办公厅), deeper units' on their own (人事处); Chinese short forms for
+  bodies and their offices (国家统计局 / 国家统计局办公室 -> 统计局办公室), and a few former
+  Chinese names, so that searches for two characters (研究, 人事) find as many as in the real
+  registry's proportions;
 - dates at year, month and day precision (dissolution never before formation), a sources cell
   citing a shared pool of documents, multi-line text, bullet lists that start with "-" (which
   the CSV layer must escape), and lineage links to rows generated earlier.
@@ -112,7 +118,9 @@ SECTORS = (
     ("Archives", "档案"),
     ("Press and Publication", "新闻出版"),
 )
-# How top-level bodies are named, and the ranks they come at (indexes into RANKS).
+# How top-level bodies are named, and the ranks they come at (indexes into RANKS). The short
+# form takes the sector's first two characters (人力资源和社会保障部 -> 人力资源部) and a shorter
+# ending (国家卫生健康委员会 -> 国家卫生委).
 BODY_NAMES = (
     ("Ministry of {}", "{}部", (2,)),
     ("National Administration of {}", "国家{}局", (3, 4)),
@@ -121,6 +129,14 @@ BODY_NAMES = (
     ("General Administration of {}", "{}总局", (2, 3)),
     ("Central Leading Group for {}", "中央{}领导小组", (1, 2)),
 )
+SHORT_BODY_NAMES = {
+    "{}部": "{}部",
+    "国家{}局": "{}局",
+    "国家{}委员会": "国家{}委",
+    "全国{}委员会": "全国{}委",
+    "{}总局": "{}总局",
+    "中央{}领导小组": "中央{}小组",
+}
 # What departments at every level are about.
 FUNCTIONS = (
     ("General Affairs", "综合"),
@@ -168,7 +184,13 @@ FIXED_DEPARTMENTS = (
     ("Research Office", "研究室"),
     ("Secretariat", "秘书局"),
     ("Information Bureau", "信息局"),
+    ("Personnel Bureau", "人事局"),
+    ("Information Centre", "信息中心"),
+    ("Office of the Committee", "委员会办公室"),
+    ("Policy Research Office", "政策研究室"),
 )
+# What a unit's Chinese name was before a reform: its ending replaced.
+FORMER_ENDINGS_ZH = (("司", "局"), ("局", "司"), ("处", "科"), ("室", "处"), ("中心", "站"))
 # Affiliated institutions, named after their body's sector.
 INSTITUTION_NAMES = (
     ("Institute of {} Research", "{}研究所"),
@@ -321,6 +343,7 @@ class _Unit:
     rank: int  # index into RANKS, also kept when the row leaves the rank empty
     year: int | None  # year formed, when known
     body: _Body
+    short_name_zh: str = ""
 
 
 @dataclass
@@ -330,6 +353,8 @@ class _Body:
     key: str  # id prefix
     abbreviation: str
     sector: tuple[str, str]
+    name_zh: str = ""
+    short_name_zh: str = ""
 
 
 def organization_rows(count: int, seed: int) -> Iterator[list[str]]:
@@ -415,18 +440,22 @@ class _Generator:
             word[0] for word in name.replace("-", " ").split() if word[0].isupper()
         )
         key = self._new_id(abbreviation.lower())
-        body = _Body(key=key, abbreviation=abbreviation, sector=sector)
+        name_zh = chinese.format(sector[1])
+        short = SHORT_BODY_NAMES[chinese].format(sector[1][:2])
+        short = short if short != name_zh else ""
+        body = _Body(key, abbreviation, sector, name_zh, short)
         year = self.dice.pick((1949, 1949, *range(1950, 2019))) if self.dice.chance(0.8) else None
         return _Unit(
             id=key,
             level=0,
             kind=NATIONAL_BODY,
             name=name,
-            name_zh=chinese.format(sector[1]),
+            name_zh=name_zh,
             topic=sector[0].lower(),
             rank=self.dice.pick(ranks),
             year=year,
             body=body,
+            short_name_zh=short,
         )
 
     def _child(
@@ -469,6 +498,13 @@ class _Generator:
         if self.dice.chance(0.75):
             start = parent.year if parent.year is not None else 1950
             year = min(LAST_YEAR - 1, start + int(self.dice.exponential(12)))
+        # An office of a top-level body is named with the body's name in front (农业农村部办公厅),
+        # and cited by the body's short form (国家卫生委办公厅); deeper units by their own name.
+        short_name_zh = ""
+        if parent.level == 0 and kind != AFFILIATED_INSTITUTION:
+            if parent.body.short_name_zh and self.dice.chance(0.6):
+                short_name_zh = parent.body.short_name_zh + name_zh
+            name_zh = parent.body.name_zh + name_zh
         return _Unit(
             id=self._new_id(f"{parent.body.key}-{_slug(name)}"),
             level=parent.level + 1,
@@ -479,6 +515,7 @@ class _Generator:
             rank=rank,
             year=year,
             body=parent.body,
+            short_name_zh=short_name_zh,
         )
 
     def _new_id(self, base: str) -> str:
@@ -505,6 +542,8 @@ class _Generator:
             "parent": parent.id if parent else "",
             "order": str(position),
             "name": unit.name,
+            "name_zh": unit.name_zh if dice.chance(0.97) else "",
+            "short_name_zh": unit.short_name_zh,
             "kind": unit.kind,
             "rank": "" if dice.chance(0.04 + 0.04 * unit.level) else RANKS[unit.rank],
             "other_names": dump_list(self._other_names(unit, parent, position)),
@@ -535,8 +574,10 @@ class _Generator:
             names.append(
                 {"type": "second_name", "name": unit.name.replace("Department", "Office")}
             )
-        if dice.chance(0.85):
-            names.append({"type": "translation", "name": unit.name_zh, "language": "zh-Hans"})
+        if dice.chance(0.04):
+            names.append(
+                {"type": "former_name", "name": _former_zh(unit.name_zh), "language": "zh-Hans"}
+            )
         if dice.chance(0.05):
             former = unit.name.replace("Division", "Office").replace("Department", "Bureau")
             until = dice.between(1978, 2018)
@@ -636,6 +677,14 @@ class _Generator:
 
 def _slug(text: str) -> str:
     return _NOT_IN_ID.sub("-", text.lower()).strip("-")
+
+
+def _former_zh(name_zh: str) -> str:
+    """What a unit's Chinese name was before a reform: its ending changed (人事司 -> 人事局)."""
+    for ending, former in FORMER_ENDINGS_ZH:
+        if name_zh.endswith(ending):
+            return name_zh.removesuffix(ending) + former
+    return f"{name_zh}筹备处"
 
 
 def _chinese(number: int) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.utils.translation import gettext, ngettext
 
+from .templatetags.registry_names import ordered
 from .text import xml_text
 from .trees import descendant_count
 
@@ -108,9 +109,11 @@ class _Canvas:
     ) -> None:
         fill, stroke = COLOURS[style]
         box_w = BOX_W * 2 if wide else BOX_W
-        link = self.link(parent, self.url_for(node), node.name)
+        (first, _), second = ordered(node.name, getattr(node, "name_zh", ""))
+        label = f"{first} {second[0]}" if second else first
+        link = self.link(parent, self.url_for(node), label)
         link.set("class", f"chart-box chart-{style}")
-        ET.SubElement(link, "title").text = node.name
+        ET.SubElement(link, "title").text = label
         ET.SubElement(
             link,
             "rect",
@@ -125,7 +128,11 @@ class _Canvas:
                 "stroke-width": "2" if style == "unit" else "1",
             },
         )
-        lines = wrap(node.name, LINE_UNITS * 2 + 4 if wide else LINE_UNITS)
+        width = LINE_UNITS * 2 + 4 if wide else LINE_UNITS
+        # The name in the page's language, then the other language's on the last line.
+        lines = wrap(first, width, MAX_LINES - 1 if second else MAX_LINES)
+        if second:
+            lines += wrap(second[0], width, 1)
         top = y + (BOX_H - len(lines) * LINE_H) / 2 + LINE_H - 3
         text = ET.SubElement(
             link,

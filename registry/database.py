@@ -84,13 +84,26 @@ def change_stamp_read(*, exists: str = "", params: Sequence = ()) -> tuple:
         return cursor.fetchone() or (None, None)
 
 
-def search_narrowed(table: str, text: str) -> Q:
-    """An extra filter for a query that also filters `table`'s rows with `icontains` `text`,
-    letting the database read only the rows its trigram index finds (registry/search.py).
-    PostgreSQL's indexes serve `icontains` as it is: no filter (`Q()`) there."""
-    if connection.vendor != "sqlite":
-        return Q()
-    return search.sqlite_narrowed(table, text)
+def search_matching(table: str, columns: tuple[str, ...], text: str) -> Q:
+    """A filter of `table`'s rows: any of `columns` contains `text`, ignoring case (`icontains`),
+    in the form this database answers from its search indexes (registry/search.py): on SQLite
+    with "and the row is among those the FTS5 index finds"; on PostgreSQL as it is, with "and
+    the row's 1- and 2-character pieces hold it" for a text of one or two characters."""
+    contains = Q()
+    for column in columns:
+        contains |= Q(**{f"{column}__icontains": text})
+    if connection.vendor == "sqlite":
+        return search.sqlite_narrowed(table, text, columns) & contains
+    if all(search.grams_serve(table, column, text) for column in columns):
+        # "(any column's grams hold it) and (any column contains it)" rather than the same
+        # pairs column by column: the planner then reads the gram indexes (a BitmapOr) and
+        # filters the rows with LIKE alone. Column by column it filtered with the whole
+        # expression, computing each row's grams again (40 ms for 研究 at 100,000 rows).
+        grams = Q()
+        for column in columns:
+            grams |= Q(search.GramsContain(column, text))
+        return grams & contains
+    return contains
 
 
 _cursor_names = itertools.count(1)

@@ -20,11 +20,12 @@ from django.db.models.functions import Length
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import translation
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 # ASCII digits only: `\d` also matches full-width and other scripts' digits, which int()
 # would silently turn into ASCII ones.
 _ISO = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
-FORMAT_HELP = "ISO 8601 at the precision known: 1949, 1949-10 or 1980-12-30."
+FORMAT_HELP = _("ISO 8601 at the precision known: 1949, 1949-10 or 1980-12-30.")
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,29 @@ class PartialDate:
         ASCII 0-9, is refused rather than stored as something else than was given."""
         match = _ISO.fullmatch(text)
         if not match and text != text.strip() and _ISO.fullmatch(text.strip()):
-            raise ValueError(f"“{text}” has spaces before or after the date; remove them.")
+            raise ValueError(
+                gettext("“%(text)s” has spaces before or after the date; remove them.")
+                % {"text": text}
+            )
         if not match:
-            raise ValueError(f"“{text}” is not a date; use {FORMAT_HELP}")
+            raise ValueError(
+                gettext("“%(text)s” is not a date; use %(format)s")
+                % {"text": text, "format": FORMAT_HELP}
+            )
         year, month, day = (int(part) if part else None for part in match.groups())
         if year == 0:
-            raise ValueError(f"“{text}” has no year 0000.")
+            raise ValueError(gettext("“%(text)s” has no year 0000.") % {"text": text})
         if month is not None and not 1 <= month <= 12:
-            raise ValueError(f"“{text}” has no month {month:02d}.")
+            raise ValueError(
+                gettext("“%(text)s” has no month %(month)02d.") % {"text": text, "month": month}
+            )
         if day is not None:
             last = calendar.monthrange(year, month)[1]
             if not 1 <= day <= last:
-                raise ValueError(f"“{text}” is not a real day: that month has {last} days.")
+                raise ValueError(
+                    gettext("“%(text)s” is not a real day: that month has %(days)s days.")
+                    % {"text": text, "days": last}
+                )
         return cls(year, month, day)
 
     @property
@@ -103,17 +115,19 @@ def periods_conflict(first: tuple[str, str], second: tuple[str, str]) -> str | N
     or None. A role may be held again, later: each period needs a start, and the earlier one
     an end before the later one starts. Dates are ISO text, "" for unknown."""
     if not first[0] or not second[0]:
-        return "a person may hold a post twice only in dated periods that do not overlap"
+        return gettext("a person may hold a post twice only in dated periods that do not overlap")
     earlier, later = sorted(
         (first, second), key=lambda period: PartialDate.parse(period[0]).earliest
     )
     if not earlier[1]:
-        return f"the holding from {earlier[0]} has no end, so it overlaps the one from {later[0]}"
+        return gettext(
+            "the holding from %(earlier)s has no end, so it overlaps the one from %(later)s"
+        ) % {"earlier": earlier[0], "later": later[0]}
     if not PartialDate.parse(earlier[1]).is_before(PartialDate.parse(later[0])):
-        return (
-            f"the holding {earlier[0]} to {earlier[1]} overlaps the one from {later[0]} "
+        return gettext(
+            "the holding %(start)s to %(end)s overlaps the one from %(later)s "
             "(a later holding must start after the earlier one ends)"
-        )
+        ) % {"start": earlier[0], "end": earlier[1], "later": later[0]}
     return None
 
 
@@ -171,7 +185,7 @@ class _PartialDateAttribute(DeferredAttribute):
 class PartialDateField(models.Field):
     """A PartialDate stored as ISO text; empty text in the database is None in Python."""
 
-    description = "A date known to the year, month or day"
+    description = _("A date known to the year, month or day")
     descriptor_class = _PartialDateAttribute
 
     def __init__(self, *args, **kwargs):

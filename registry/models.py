@@ -10,12 +10,15 @@ from django.core.validators import RegexValidator, URLValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
-from .database import lock_table_writes, search_narrowed
+from .database import lock_table_writes, search_matching
 from .dates import PartialDateField, not_before, periods_conflict
 from .names import organization_pinyin_key, person_pinyin_key, pinyin_of
+from .search import search_texts
 from .trees import (
     NestedSet,
     TreePage,
@@ -27,19 +30,19 @@ from .trees import (
 
 WEB_SCHEMES = ("http", "https")
 
-IDENTIFIER_HELP = (
+IDENTIFIER_HELP = _(
     "Stable identifier used in the public address and in CSV files: lowercase letters, digits "
     "and single hyphens, e.g. cppcc-general-office-secretariat. Do not change it once published."
 )
 # The shape of a BCP 47 tag (zh-Hans, en, zh-Hant-TW): a code, matched exactly, so no spaces.
 language_tag_validator = RegexValidator(
     r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z",
-    "Use a BCP 47 language tag such as zh-Hans or en, without spaces.",
+    _("Use a BCP 47 language tag such as zh-Hans or en, without spaces."),
     code="invalid_language_tag",
 )
 identifier_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
-    "Use lowercase letters, digits and single hyphens only (e.g. npcsc-research-office).",
+    _("Use lowercase letters, digits and single hyphens only (e.g. npcsc-research-office)."),
     code="invalid_identifier",
 )
 
@@ -50,7 +53,7 @@ def _identifier_field(**kwargs) -> models.SlugField:
         max_length=100,
         validators=[identifier_validator],
         help_text=IDENTIFIER_HELP,
-        verbose_name="identifier",
+        verbose_name=_("identifier"),
         **kwargs,
     )
 
@@ -71,21 +74,38 @@ class Kind(models.Model):
     """What an organization is, and so where it is listed under its parent (curated)."""
 
     class Section(models.TextChoices):
-        STRUCTURE = "structure", "Internal structure (listed in the parent's departments tree)"
-        AFFILIATED = "affiliated", "Directly affiliated (listed apart from the departments)"
+        STRUCTURE = (
+            "structure",
+            _("Internal structure (listed in the parent's departments tree)"),
+        )
+        AFFILIATED = (
+            "affiliated",
+            _("Directly affiliated (listed apart from the departments)"),
+        )
 
-    code = models.SlugField(primary_key=True, max_length=50, help_text="Used in CSV files.")
-    name = models.CharField(max_length=100, unique=True)
-    plural_name = models.CharField(max_length=100)
-    name_zh = models.CharField(
-        "Chinese name", max_length=50, blank=True, help_text="e.g. 内设机构; shown in Chinese."
+    code = models.SlugField(
+        _("code"), primary_key=True, max_length=50, help_text=_("Used in CSV files.")
     )
-    section = models.CharField(max_length=20, choices=Section, default=Section.STRUCTURE)
-    description = models.TextField(blank=True)
-    order = models.PositiveSmallIntegerField(default=0, help_text="Order in lists and filters.")
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    plural_name = models.CharField(_("plural name"), max_length=100)
+    name_zh = models.CharField(
+        _("Chinese name"),
+        max_length=50,
+        blank=True,
+        help_text=_("e.g. 内设机构; shown in Chinese."),
+    )
+    section = models.CharField(
+        _("section"), max_length=20, choices=Section, default=Section.STRUCTURE
+    )
+    description = models.TextField(_("description"), blank=True)
+    order = models.PositiveSmallIntegerField(
+        _("order"), default=0, help_text=_("Order in lists and filters.")
+    )
 
     class Meta:
         ordering = ("order", "name")
+        verbose_name = _("kind")
+        verbose_name_plural = _("kinds")
         constraints = (_not_empty("name", "kind_name_not_empty"),)
 
     def __str__(self) -> str:
@@ -100,15 +120,19 @@ class Kind(models.Model):
 class Rank(models.Model):
     """Administrative rank (行政级别): an ordered ladder, highest first (curated)."""
 
-    code = models.SlugField(primary_key=True, max_length=50, help_text="Used in CSV files.")
-    name = models.CharField(max_length=100, unique=True)
-    name_zh = models.CharField("Chinese name", max_length=50, blank=True)
+    code = models.SlugField(
+        _("code"), primary_key=True, max_length=50, help_text=_("Used in CSV files.")
+    )
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    name_zh = models.CharField(_("Chinese name"), max_length=50, blank=True)
     order = models.PositiveSmallIntegerField(
-        unique=True, help_text="Place on the ladder: 1 is the highest rank."
+        _("order"), unique=True, help_text=_("Place on the ladder: 1 is the highest rank.")
     )
 
     class Meta:
         ordering = ("order",)
+        verbose_name = _("rank")
+        verbose_name_plural = _("ranks")
         constraints = (_not_empty("name", "rank_name_not_empty"),)
 
     def __str__(self) -> str:
@@ -135,19 +159,24 @@ def _manager(*fields: str) -> _NaturalKeyManager:
 class Source(models.Model):
     """A document that records' facts come from (an article, a gazette, a web page)."""
 
-    title = models.CharField(max_length=500)
+    title = models.CharField(_("title"), max_length=500)
     # http and https only: URLField's default also takes ftp and ftps, and nothing else can be
     # followed safely from a public page (`javascript:` would run in the reader's browser).
     url = models.URLField(
-        "address", max_length=500, blank=True, validators=[URLValidator(schemes=WEB_SCHEMES)]
+        _("address"),
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=WEB_SCHEMES)],
     )
-    publisher = models.CharField(max_length=300, blank=True)
-    note = models.TextField(blank=True)
+    publisher = models.CharField(_("publisher"), max_length=300, blank=True)
+    note = models.TextField(_("note"), blank=True)
 
     objects = _manager("title", "url")
 
     class Meta:
         ordering = ("title",)
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
         constraints = (
             _not_empty("title", "source_title_not_empty"),
             models.UniqueConstraint(fields=("title", "url"), name="source_unique"),
@@ -293,19 +322,34 @@ class OrganizationQuerySet(TreeQuerySet):
         }
 
     def matching(self, text: str) -> OrganizationQuerySet:
-        """Organizations whose name or any other name contains `text`, case-insensitively."""
-        # A union of two id sets, each found through its table's trigram index (search.py),
-        # rather than `name OR pk IN (other names)`: PostgreSQL cannot answer an OR whose other
-        # side is a subquery from indexes, and scans every organization for it.
-        names = Organization.objects.filter(
-            search_narrowed(Organization._meta.db_table, text), name__icontains=text
-        )
-        others = OtherName.objects.filter(
-            search_narrowed(OtherName._meta.db_table, text), name__icontains=text
-        )
-        return self.filter(
-            pk__in=names.order_by().values("pk").union(others.order_by().values("organization"))
-        )
+        """Organizations with a name that contains `text`, case-insensitively: the English
+        name, the Chinese name or short form, or any other name; or that contain its simplified
+        form, when `text` has traditional characters (全國政協 finds 全国政协); or whose pinyin
+        key contains `text` folded as pinyin, when it can be pinyin ("Quánguó zhengxie",
+        "qgzx"; registry/names.py)."""
+        # A union of id sets, each found through its table's search indexes (search.py),
+        # rather than one OR: PostgreSQL cannot answer an OR whose other side is a subquery
+        # from indexes, and scans every organization for it.
+        texts = search_texts(text)
+        table, others = Organization._meta.db_table, OtherName._meta.db_table
+        names = ("name", "name_zh", "short_name_zh")
+        branches = []
+        for names_text in filter(None, (texts.text, texts.simplified)):
+            branches += [
+                Organization.objects.filter(search_matching(table, names, names_text))
+                .order_by()
+                .values("pk"),
+                OtherName.objects.filter(search_matching(others, ("name",), names_text))
+                .order_by()
+                .values("organization"),
+            ]
+        if texts.pinyin:
+            branches.append(
+                Organization.objects.filter(search_matching(table, ("pinyin_key",), texts.pinyin))
+                .order_by()
+                .values("pk")
+            )
+        return self.filter(pk__in=branches[0].union(*branches[1:]))
 
 
 # History keeps an organization together with its names, citations, posts (with holders) and
@@ -323,56 +367,74 @@ class Organization(MPTTModel):
         null=True,
         blank=True,
         related_name="children",
-        help_text="Empty for a top-level body. Siblings keep the order of the tree.",
+        verbose_name=_("parent"),
+        help_text=_("Empty for a top-level body. Siblings keep the order of the tree."),
     )
-    name = models.CharField(max_length=300, help_text="Official English name.")
+    name = models.CharField(_("name"), max_length=300, help_text=_("Official English name."))
     name_zh = models.CharField(
-        "Chinese name",
+        _("Chinese name"),
         max_length=300,
         blank=True,
-        help_text="Official Chinese name (simplified characters), e.g. "
-        "中国人民政治协商会议全国委员会办公厅. Empty until verified: former Chinese names are "
-        "other names with language zh-Hans.",
+        help_text=_(
+            "Official Chinese name (simplified characters), e.g. "
+            "中国人民政治协商会议全国委员会办公厅. Empty until verified: former Chinese names are "
+            "other names with language zh-Hans."
+        ),
     )
     short_name_zh = models.CharField(
-        "Chinese short form",
+        _("Chinese short form"),
         max_length=100,
         blank=True,
-        help_text="The short form the official name is cited by, e.g. 全国政协办公厅.",
+        help_text=_("The short form the official name is cited by, e.g. 全国政协办公厅."),
     )
     pinyin = models.CharField(
+        _("pinyin"),
         max_length=500,
         blank=True,
-        help_text="Pinyin of the Chinese name, with tone marks (e.g. Quánguó Zhèngxié "
-        "Bàngōngtīng). Empty: generated from the Chinese name. Fill it in where a character "
-        "reads differently here than usual.",
+        help_text=_(
+            "Pinyin of the Chinese name, with tone marks (e.g. Quánguó Zhèngxié "
+            "Bàngōngtīng). Empty: generated from the Chinese name. Fill it in where a character "
+            "reads differently here than usual."
+        ),
     )
     # Derived, never edited: the toneless pinyin of the Chinese names and their initials, for
     # search (registry/names.py writes it on every path that writes the names).
     pinyin_key = models.CharField(max_length=2000, blank=True, editable=False)
-    kind = models.ForeignKey(Kind, on_delete=models.PROTECT, related_name="organizations")
+    kind = models.ForeignKey(
+        Kind, on_delete=models.PROTECT, related_name="organizations", verbose_name=_("kind")
+    )
     rank = models.ForeignKey(
         Rank,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="organizations",
-        help_text="Administrative rank (行政级别), when known.",
+        verbose_name=_("rank"),
+        help_text=_("Administrative rank (行政级别), when known."),
     )
     type = models.CharField(
-        max_length=300, blank=True, help_text="What the organization is, as its sources put it."
+        pgettext_lazy("organization", "type"),
+        max_length=300,
+        blank=True,
+        help_text=_("What the organization is, as its sources put it."),
     )
-    location = models.CharField(max_length=500, blank=True, help_text="Postal address.")
-    formed = PartialDateField("formation")
-    dissolved = PartialDateField("dissolution")
-    summary = models.TextField(blank=True)
-    history = models.TextField(blank=True)
-    functions = models.TextField(blank=True)
-    sources = models.ManyToManyField(Source, through="Citation", related_name="organizations")
+    location = models.CharField(
+        _("location"), max_length=500, blank=True, help_text=_("Postal address.")
+    )
+    formed = PartialDateField(_("formation"))
+    dissolved = PartialDateField(_("dissolution"))
+    summary = models.TextField(_("summary"), blank=True)
+    history = models.TextField(_("history"), blank=True)
+    functions = models.TextField(_("functions"), blank=True)
+    sources = models.ManyToManyField(
+        Source, through="Citation", related_name="organizations", verbose_name=_("sources")
+    )
 
     objects = OrganizationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
         constraints = (
             _not_empty("id", "organization_id_not_empty"),
             _not_empty("name", "organization_name_not_empty"),
@@ -382,7 +444,7 @@ class Organization(MPTTModel):
             models.CheckConstraint(
                 condition=not_before("dissolved", "formed"),
                 name="organization_dissolved_not_before_formed",
-                violation_error_message="The dissolution date is before the formation date.",
+                violation_error_message=_("The dissolution date is before the formation date."),
             ),
             _iso("formed", "organization_formed_iso"),
             _iso("dissolved", "organization_dissolved_iso"),
@@ -459,23 +521,22 @@ class Organization(MPTTModel):
         errors: dict[str, str] = {}
         formed, dissolved = self.formed, self.dissolved
         if _is_date(formed) and _is_date(dissolved) and dissolved.is_before(formed):
-            errors["dissolved"] = (
-                f"The dissolution date ({dissolved.display()}) is before the "
-                f"formation date ({formed.display()})."
-            )
+            errors["dissolved"] = gettext(
+                "The dissolution date (%(dissolved)s) is before the formation date (%(formed)s)."
+            ) % {"dissolved": dissolved.display(), "formed": formed.display()}
         if self.parent_id and not self._state.adding:
             if self.parent_id == self.pk:
-                errors["parent"] = "An organization cannot be its own parent."
+                errors["parent"] = gettext("An organization cannot be its own parent.")
             elif (
                 Organization.objects.filter(pk=self.pk)
                 .get_descendants()
                 .filter(pk=self.parent_id)
                 .exists()
             ):
-                errors["parent"] = (
-                    f"“{self.parent}” is inside “{self.name}”, so it cannot become its parent: "
+                errors["parent"] = gettext(
+                    "“%(parent)s” is inside “%(name)s”, so it cannot become its parent: "
                     "an organization cannot be moved under its own descendant."
-                )
+                ) % {"parent": self.parent, "name": self.name}
         if errors:
             raise ValidationError(errors)
 
@@ -502,31 +563,46 @@ class OtherName(models.Model):
     """A name other than the main one, typed by what it is."""
 
     class Type(models.TextChoices):
-        SECOND_NAME = "second_name", "Second official name (one organization, two nameplates)"
-        DESIGNATION = "designation", "Numbered designation (e.g. first bureau)"
-        ABBREVIATION = "abbreviation", "Abbreviation"
-        FORMER_NAME = "former_name", "Former name"
-        TRANSLATION = "translation", "Name in another language"
+        SECOND_NAME = (
+            "second_name",
+            _("Second official name (one organization, two nameplates)"),
+        )
+        DESIGNATION = "designation", _("Numbered designation (e.g. first bureau)")
+        ABBREVIATION = "abbreviation", _("Abbreviation")
+        FORMER_NAME = "former_name", _("Former name")
+        TRANSLATION = "translation", _("Name in another language")
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="other_names"
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="other_names",
+        verbose_name=_("organization"),
     )
-    name = models.CharField(max_length=300)
-    name_type = models.CharField("type", max_length=20, choices=Type)
+    name = models.CharField(_("name"), max_length=300)
+    name_type = models.CharField(_("type"), max_length=20, choices=Type)
     language = models.CharField(
+        _("language"),
         max_length=20,
         blank=True,
         validators=[language_tag_validator],
-        help_text="BCP 47 language tag, e.g. zh-Hans; empty for English.",
+        help_text=_("BCP 47 language tag, e.g. zh-Hans; empty for English."),
     )
-    position = models.PositiveSmallIntegerField(default=0, help_text="Order among the names.")
-    start = PartialDateField("in use from", help_text="When the name came into use, if known.")
-    end = PartialDateField("in use until", help_text="When the name stopped being used, if known.")
+    position = models.PositiveSmallIntegerField(
+        _("position"), default=0, help_text=_("Order among the names.")
+    )
+    start = PartialDateField(
+        _("in use from"), help_text=_("When the name came into use, if known.")
+    )
+    end = PartialDateField(
+        _("in use until"), help_text=_("When the name stopped being used, if known.")
+    )
 
     objects = _manager("organization", "name_type", "name")
 
     class Meta:
         ordering = ("organization", "position", "pk")
+        verbose_name = _("other name")
+        verbose_name_plural = _("other names")
         constraints = (
             _not_empty("name", "other_name_not_empty"),
             models.UniqueConstraint(
@@ -535,7 +611,7 @@ class OtherName(models.Model):
             models.CheckConstraint(
                 condition=not_before("end", "start"),
                 name="other_name_end_not_before_start",
-                violation_error_message="The name's end is before its start.",
+                violation_error_message=_("The name's end is before its start."),
             ),
         )
         indexes = (models.Index(fields=("name",), name="other_name_name_idx"),)
@@ -564,18 +640,28 @@ class Citation(models.Model):
     """That an organization's record draws on a source, and where in it."""
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="citations"
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="citations",
+        verbose_name=_("organization"),
     )
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="citations")
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, related_name="citations", verbose_name=_("source")
+    )
     locator = models.CharField(
-        max_length=200, blank=True, help_text="Where in the source, e.g. a section or page."
+        _("locator"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where in the source, e.g. a section or page."),
     )
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     objects = _manager("organization", "source__title", "source__url", "locator")
 
     class Meta:
         ordering = ("organization", "position", "pk")
+        verbose_name = _("citation")
+        verbose_name_plural = _("citations")
         constraints = (
             models.UniqueConstraint(
                 fields=("organization", "source", "locator"), name="citation_unique"
@@ -596,8 +682,8 @@ def _check_period(start, end, start_field: str, end_field: str) -> None:
     if _is_date(start) and _is_date(end) and end.is_before(start):
         raise ValidationError(
             {
-                end_field: f"The end date ({end.display()}) is before the start date "
-                f"({start.display()})."
+                end_field: gettext("The end date (%(end)s) is before the start date (%(start)s).")
+                % {"end": end.display(), "start": start.display()}
             }
         )
 
@@ -609,40 +695,64 @@ class ChangeEvent(models.Model):
     organizations before it (`original`) and after it (`result`)."""
 
     class Type(models.TextChoices):
-        ESTABLISHED = "established", "Established"
-        RENAMED = "renamed", "Renamed"
-        MOVED = "moved", "Moved"
-        MERGED = "merged", "Merged"
-        SPLIT = "split", "Split"
-        ABOLISHED = "abolished", "Abolished"
-        FUNCTIONS_TRANSFERRED = "functions_transferred", "Functions transferred"
-        RANK_CHANGED = "rank_changed", "Rank changed"
+        ESTABLISHED = "established", _("Established")
+        RENAMED = "renamed", _("Renamed")
+        MOVED = "moved", _("Moved")
+        MERGED = "merged", _("Merged")
+        SPLIT = "split", _("Split")
+        ABOLISHED = "abolished", _("Abolished")
+        FUNCTIONS_TRANSFERRED = "functions_transferred", _("Functions transferred")
+        RANK_CHANGED = "rank_changed", _("Rank changed")
 
     id = _identifier_field()
-    type = models.CharField(max_length=30, choices=Type)
+    type = models.CharField(_("type"), max_length=30, choices=Type)
     date = PartialDateField(
-        "date", help_text="When the change took effect, at the precision known."
+        _("date"), help_text=_("When the change took effect, at the precision known.")
     )
-    note = models.TextField(blank=True, help_text="What changed, e.g. which functions went where.")
+    note = models.TextField(
+        _("note"), blank=True, help_text=_("What changed, e.g. which functions went where.")
+    )
     source = models.ForeignKey(
-        Source, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+        Source,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("source"),
     )
     locator = models.CharField(
-        max_length=200, blank=True, help_text="Where in the source, e.g. a section or page."
+        _("locator"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where in the source, e.g. a section or page."),
     )
     rank_before = models.ForeignKey(
-        Rank, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Rank,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("rank before"),
     )
     rank_after = models.ForeignKey(
-        Rank, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Rank,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("rank after"),
     )
     organizations = models.ManyToManyField(
-        "Organization", through="EventOrganization", related_name="events"
+        "Organization",
+        through="EventOrganization",
+        related_name="events",
+        verbose_name=_("organizations"),
     )
 
     class Meta:
         ordering = ("date", "id")
-        verbose_name = "change event"
+        verbose_name = _("change event")
+        verbose_name_plural = _("change events")
         constraints = (
             _not_empty("id", "change_event_id_not_empty"),
             _iso("date", "change_event_date_iso"),
@@ -650,7 +760,7 @@ class ChangeEvent(models.Model):
         indexes = (models.Index(fields=("date",), name="change_event_date_idx"),)
 
     def __str__(self) -> str:
-        when = self.date.display() if _is_date(self.date) else "date unknown"
+        when = self.date.display() if _is_date(self.date) else gettext("date unknown")
         return f"{self.get_type_display()}, {when}"
 
     def get_absolute_url(self) -> str:
@@ -662,22 +772,30 @@ class EventOrganization(models.Model):
     """An organization's part in a change event: one of those before it, or after it."""
 
     class Role(models.TextChoices):
-        ORIGINAL = "original", "Before the change"
-        RESULT = "result", "After the change"
+        ORIGINAL = "original", _("Before the change")
+        RESULT = "result", _("After the change")
 
-    event = models.ForeignKey(ChangeEvent, on_delete=models.CASCADE, related_name="participants")
-    organization = models.ForeignKey(
-        "Organization", on_delete=models.PROTECT, related_name="event_parts"
+    event = models.ForeignKey(
+        ChangeEvent,
+        on_delete=models.CASCADE,
+        related_name="participants",
+        verbose_name=_("event"),
     )
-    role = models.CharField(max_length=10, choices=Role)
-    position = models.PositiveSmallIntegerField(default=0)
+    organization = models.ForeignKey(
+        "Organization",
+        on_delete=models.PROTECT,
+        related_name="event_parts",
+        verbose_name=_("organization"),
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     objects = _manager("event", "organization", "role")
 
     class Meta:
         ordering = ("event", "role", "position", "pk")
-        verbose_name = "organization in the change"
-        verbose_name_plural = "organizations in the change"
+        verbose_name = _("organization in the change")
+        verbose_name_plural = _("organizations in the change")
         constraints = (
             models.UniqueConstraint(
                 fields=("event", "organization", "role"), name="event_organization_unique"
@@ -698,7 +816,10 @@ class Placement(models.Model):
     latest `end` here, so the tree and the open placement can never disagree."""
 
     organization = models.ForeignKey(
-        "Organization", on_delete=models.CASCADE, related_name="placements"
+        "Organization",
+        on_delete=models.CASCADE,
+        related_name="placements",
+        verbose_name=_("organization"),
     )
     parent = models.ForeignKey(
         "Organization",
@@ -706,21 +827,30 @@ class Placement(models.Model):
         null=True,
         blank=True,
         related_name="former_children",
-        help_text="Empty when the unit was a top-level body then.",
+        verbose_name=_("parent"),
+        help_text=_("Empty when the unit was a top-level body then."),
     )
-    start = PartialDateField("from", help_text="When the placement began, if known.")
+    start = PartialDateField(_("from"), help_text=_("When the placement began, if known."))
     end = PartialDateField(
-        "until", blank=False, help_text="When the unit left this parent (ISO 8601, partial)."
+        _("until"),
+        blank=False,
+        help_text=_("When the unit left this parent (ISO 8601, partial)."),
     )
     event = models.ForeignKey(
-        ChangeEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="placements"
+        ChangeEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="placements",
+        verbose_name=_("event"),
     )
 
     objects = _manager("organization", "end")
 
     class Meta:
         ordering = ("organization", "end")
-        verbose_name = "earlier placement"
+        verbose_name = _("earlier placement")
+        verbose_name_plural = _("earlier placements")
         constraints = (
             _not_empty("end", "placement_has_end"),
             _iso("start", "placement_start_iso"),
@@ -729,18 +859,22 @@ class Placement(models.Model):
             models.CheckConstraint(
                 condition=~Q(parent=models.F("organization")),
                 name="placement_not_own_parent",
-                violation_error_message="An organization cannot be its own parent.",
+                violation_error_message=_("An organization cannot be its own parent."),
             ),
             models.CheckConstraint(
                 condition=not_before("end", "start"),
                 name="placement_end_not_before_start",
-                violation_error_message="The placement ends before it starts.",
+                violation_error_message=_("The placement ends before it starts."),
             ),
         )
 
     def __str__(self) -> str:
-        under = self.parent_id or "the top level"
-        return f"{self.organization_id} under {under} until {self.end}"
+        under = self.parent_id or gettext("the top level")
+        return gettext("%(unit)s under %(parent)s until %(end)s") % {
+            "unit": self.organization_id,
+            "parent": under,
+            "end": self.end,
+        }
 
     def natural_key(self) -> tuple[str, str]:
         return (self.organization_id, str(self.end or ""))
@@ -767,11 +901,10 @@ def placement_conflict(placement: Placement, others: Iterable[Placement]) -> str
     for other in others:
         earlier, later = sorted((placement, other), key=lambda p: p.end.earliest)
         if later.start is None or later.start.is_before(earlier.end):
-            return (
-                f"The placement until {later.end.display()} overlaps the one until "
-                f"{earlier.end.display()}: it must start on or after "
-                f"{earlier.end.display()}."
-            )
+            return gettext(
+                "The placement until %(later)s overlaps the one until %(earlier)s: it must "
+                "start on or after %(earlier)s."
+            ) % {"later": later.end.display(), "earlier": earlier.end.display()}
     return None
 
 
@@ -779,15 +912,17 @@ def outside_existence(parent: Organization, start, end) -> str | None:
     """Why a unit cannot sit under `parent` from `start` to `end` (None: unknown), or None: a
     child's placement lies within its parent's existence."""
     if _is_date(parent.formed) and _is_date(end) and end.is_before(parent.formed):
-        return (
-            f"“{parent.name}” was formed in {parent.formed.display()}, after this placement "
-            f"ended ({end.display()})."
-        )
+        return gettext(
+            "“%(parent)s” was formed in %(formed)s, after this placement ended (%(end)s)."
+        ) % {"parent": parent.name, "formed": parent.formed.display(), "end": end.display()}
     if _is_date(parent.dissolved) and _is_date(start) and parent.dissolved.is_before(start):
-        return (
-            f"“{parent.name}” was dissolved in {parent.dissolved.display()}, before this "
-            f"placement began ({start.display()})."
-        )
+        return gettext(
+            "“%(parent)s” was dissolved in %(dissolved)s, before this placement began (%(start)s)."
+        ) % {
+            "parent": parent.name,
+            "dissolved": parent.dissolved.display(),
+            "start": start.display(),
+        }
     return None
 
 
@@ -796,32 +931,41 @@ class Succession(models.Model):
     """A lineage link: `successor` took over from `predecessor`. Both stay in the registry."""
 
     predecessor = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="successor_links"
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="successor_links",
+        verbose_name=_("predecessor"),
     )
     successor = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="predecessor_links"
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="predecessor_links",
+        verbose_name=_("successor"),
     )
-    date = PartialDateField("date of succession")
-    note = models.CharField(max_length=500, blank=True)
+    date = PartialDateField(_("date of succession"))
+    note = models.CharField(_("note"), max_length=500, blank=True)
     event = models.ForeignKey(
         ChangeEvent,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="successions",
-        help_text="The change event in which the successor took over, if recorded.",
+        verbose_name=_("event"),
+        help_text=_("The change event in which the successor took over, if recorded."),
     )
 
     objects = _manager("predecessor", "successor")
 
     class Meta:
         ordering = ("successor", "predecessor")
+        verbose_name = _("succession")
+        verbose_name_plural = _("successions")
         constraints = (
             models.UniqueConstraint(fields=("predecessor", "successor"), name="succession_unique"),
             models.CheckConstraint(
                 condition=~Q(predecessor=models.F("successor")),
                 name="succession_not_self",
-                violation_error_message="An organization cannot be its own predecessor.",
+                violation_error_message=_("An organization cannot be its own predecessor."),
             ),
         )
 
@@ -834,33 +978,53 @@ class Succession(models.Model):
 
 class PersonQuerySet(models.QuerySet):
     def matching(self, text: str) -> PersonQuerySet:
-        """People whose name or Chinese name contains `text`, case-insensitively."""
-        return self.filter(
-            search_narrowed(Person._meta.db_table, text),
-            Q(name__icontains=text) | Q(name_zh__icontains=text),
-        )
+        """People whose name or Chinese name contains `text` or its simplified form, or whose
+        pinyin key contains `text` folded as pinyin, case-insensitively (as organizations)."""
+        texts = search_texts(text)
+        table = Person._meta.db_table
+        branches = [
+            Person.objects.filter(search_matching(table, ("name", "name_zh"), names_text))
+            .order_by()
+            .values("pk")
+            for names_text in filter(None, (texts.text, texts.simplified))
+        ]
+        if texts.pinyin:
+            branches.append(
+                Person.objects.filter(search_matching(table, ("pinyin_key",), texts.pinyin))
+                .order_by()
+                .values("pk")
+            )
+        if len(branches) == 1:
+            return self.filter(pk__in=branches[0])
+        return self.filter(pk__in=branches[0].union(*branches[1:]))
 
 
 @reversion.register()
 class Person(models.Model):
     id = _identifier_field()
-    name = models.CharField(max_length=200)
-    name_zh = models.CharField("Chinese name", max_length=100, blank=True)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=200)
+    name_zh = models.CharField(pgettext_lazy("person", "Chinese name"), max_length=100, blank=True)
     pinyin = models.CharField(
+        _("pinyin"),
         max_length=300,
         blank=True,
-        help_text="Pinyin of the Chinese name, with tone marks (e.g. Wáng Dōngfēng). Empty: "
-        "generated from the Chinese name.",
+        help_text=_(
+            "Pinyin of the Chinese name, with tone marks (e.g. Wáng Dōngfēng). Empty: "
+            "generated from the Chinese name."
+        ),
     )
     pinyin_key = models.CharField(max_length=1000, blank=True, editable=False)
-    note = models.TextField(blank=True)
-    sources = models.ManyToManyField(Source, blank=True, related_name="people")
+    note = models.TextField(_("note"), blank=True)
+    sources = models.ManyToManyField(
+        Source, blank=True, related_name="people", verbose_name=_("sources")
+    )
 
     objects = PersonQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)
-        verbose_name_plural = "people"
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
         constraints = (
             _not_empty("id", "person_id_not_empty"),
             _not_empty("name", "person_name_not_empty"),
@@ -886,20 +1050,34 @@ class Person(models.Model):
 class Post(models.Model):
     """A position in an organization (e.g. Secretary-General), in order of seniority."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="posts")
-    title = models.CharField(max_length=200)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="posts",
+        verbose_name=_("organization"),
+    )
+    title = models.CharField(pgettext_lazy("post", "title"), max_length=200)
     plural_title = models.CharField(
-        max_length=200, blank=True, help_text="Shown when the post has several holders."
+        _("plural title"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown when the post has several holders."),
     )
     position = models.PositiveSmallIntegerField(
-        "seniority", default=0, help_text="Order of seniority within the organization: 1 first."
+        _("seniority"),
+        default=0,
+        help_text=_("Order of seniority within the organization: 1 first."),
     )
-    holders = models.ManyToManyField(Person, through="Holding", related_name="posts")
+    holders = models.ManyToManyField(
+        Person, through="Holding", related_name="posts", verbose_name=_("holders")
+    )
 
     objects = _manager("organization", "title")
 
     class Meta:
         ordering = ("organization", "position", "pk")
+        verbose_name = _("post")
+        verbose_name_plural = _("posts")
         constraints = (
             _not_empty("title", "post_title_not_empty"),
             models.UniqueConstraint(fields=("organization", "title"), name="post_title_unique"),
@@ -921,27 +1099,35 @@ class Post(models.Model):
 class Holding(models.Model):
     """That a person holds (or held) a post; holders of one post keep a set order."""
 
-    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="holdings")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="holdings")
-    position = models.PositiveSmallIntegerField(default=0, help_text="Order among the holders.")
-    start = PartialDateField("start date")
-    end = PartialDateField("end date")
+    post = models.ForeignKey(
+        Post, on_delete=models.CASCADE, related_name="holdings", verbose_name=_("post")
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="holdings", verbose_name=_("person")
+    )
+    position = models.PositiveSmallIntegerField(
+        _("position"), default=0, help_text=_("Order among the holders.")
+    )
+    start = PartialDateField(_("start date"))
+    end = PartialDateField(_("end date"))
 
     objects = _manager("post__organization", "post__title", "person", "start")
 
     class Meta:
         ordering = ("post", "position", "pk")
+        verbose_name = _("holding")
+        verbose_name_plural = _("holdings")
         constraints = (
             models.UniqueConstraint(fields=("post", "person", "start"), name="holding_unique"),
             models.CheckConstraint(
                 condition=not_before("end", "start"),
                 name="holding_end_not_before_start",
-                violation_error_message="The end date is before the start date.",
+                violation_error_message=_("The end date is before the start date."),
             ),
         )
 
     def __str__(self) -> str:
-        return f"{self.person} as {self.post.title}"
+        return gettext("%(person)s as %(post)s") % {"person": self.person, "post": self.post.title}
 
     def natural_key(self) -> tuple[str, ...]:
         return (*self.post.natural_key(), self.person_id, str(self.start or ""))
@@ -961,7 +1147,10 @@ class Holding(models.Model):
                 if start == period[0]:
                     continue  # the unique constraint names that one
                 if reason := periods_conflict(period, (start, end)):
-                    raise ValidationError(f"{self.person} already holds this post: {reason}.")
+                    raise ValidationError(
+                        gettext("%(person)s already holds this post: %(reason)s.")
+                        % {"person": self.person, "reason": reason}
+                    )
 
 
 class ChangeStamp(models.Model):

@@ -20,6 +20,7 @@ from functools import cached_property
 
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.utils.translation import gettext_lazy as _
 
 from .models import (
     ChangeEvent,
@@ -660,7 +661,7 @@ def dataset(name: str) -> Dataset:
 
 
 # The admin form's sections, in order, with their headings.
-ADMIN_SECTIONS = {"main": None, "infobox": "Infobox", "article": "Article"}
+ADMIN_SECTIONS = {"main": None, "infobox": _("Infobox"), "article": _("Article")}
 
 
 def admin_fieldsets(fields: Dataset) -> tuple:

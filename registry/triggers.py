@@ -3,10 +3,10 @@
 - the change-stamp triggers: every write to a registry table bumps the one row of
   `registry_change_stamp`, which registry/caching.py reads for the public pages' ETags
   (why triggers: migration 0003);
-- the search indexes (registry/search.py): GIN trigram indexes on PostgreSQL; on SQLite an FTS5
-  table per searched table, kept in step by triggers.
+- the search indexes (registry/search.py): GIN trigram and gram indexes on PostgreSQL; on SQLite
+  FTS5 tables per searched table (trigrams, and bigrams of the names), kept in step by triggers.
 
-Migrations 0003 and 0005 create them with the functions below, and `triggers_reinstall` (run
+Migrations 0003, 0005 and 0010 create them with the functions below, and `triggers_reinstall` (run
 after every `migrate`, registry/apps.py) puts back whatever is missing. It has to: SQLite remakes
 a table (copy, drop, rename) for most AddField and AlterField migrations, and dropping a table
 silently drops its triggers; adding one field to organizations the ordinary way lost 6 of the
@@ -30,13 +30,14 @@ from django.db.models import F
 from django.db.utils import NotSupportedError
 from django.utils import timezone
 
-from .search import POSTGRESQL_INDEXES, SQLITE_INDEXED, sqlite_has_trigram
+from .search import CHINESE, GRAMS_FUNCTION, TRIGRAMS, SearchIndexes, sqlite_has_trigram
 
 APP = "registry"
 # The migrations that first create each kind of object: nothing is reinstalled on a database
 # migrated to an earlier point (`migrate registry 0002`, or back from a later one).
 STAMP_MIGRATION = (APP, "0003_change_stamp")
 SEARCH_MIGRATION = (APP, "0005_search_indexes")
+CHINESE_SEARCH_MIGRATION = (APP, "0010_chinese_search")
 
 STAMP = "registry_change_stamp"
 FUNCTION = "registry_change_stamp_bump"
@@ -119,6 +120,12 @@ def _fetch(connection: BaseDatabaseWrapper, sql: str, params: list) -> set:
         return {value for (value,) in cursor.fetchall()}
 
 
+def _fetch_rows(connection: BaseDatabaseWrapper, sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def _sqlite_names(connection: BaseDatabaseWrapper, kind: str) -> set[str]:
     return _fetch(connection, "SELECT name FROM sqlite_master WHERE type = %s", [kind])
 
@@ -192,41 +199,121 @@ def _stamp_reinstall(connection: BaseDatabaseWrapper, tables: list[str]) -> list
 
 
 def sqlite_search_triggers(table: str) -> list[str]:
-    """The names of the triggers that keep `table`'s FTS5 index in step on SQLite."""
+    """The names of the triggers that keep `table`'s FTS5 indexes in step on SQLite."""
     return [f"{table}_trigram_{event}" for event in ("insert", "update", "delete")]
 
 
-def _sqlite_search_tables(table: str) -> tuple[str, str]:
-    """`table`'s FTS5 index, and the map from its rowids to `table`'s primary keys."""
-    return f"{table}_trigram", f"{table}_trigram_key"
+def _sqlite_search_tables(table: str, indexes: SearchIndexes) -> list[str]:
+    """`table`'s FTS5 indexes, and the map from their rowids to `table`'s primary keys."""
+    bigram = [f"{table}_bigram"] if table in indexes.sqlite_bigram else []
+    return [f"{table}_trigram", *bigram, f"{table}_trigram_key"]
 
 
-def _postgresql_index(index: str, table: str, column: str) -> str:
-    # The expression is the one `icontains` compiles to (search.py).
-    return (
-        f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" '
-        f'USING gin (UPPER("{column}"::text) gin_trgm_ops)'
+# The SQLite bigram expression writes a name's pieces in groups of BIGRAM_GROUP, each behind a
+# CASE on the name's length (SQLite evaluates a CASE lazily), and the groups in blocks of
+# BIGRAM_BLOCK groups, each behind a CASE too: a name costs about the pieces of its own length
+# and a few length checks, not its column's max_length (building the organizations' index at
+# 100,000 rows: 16.5 s with one unguarded group of 16 pieces, then groups of 16; 2 levels of
+# 4 and 32: measured in docs/performance.md). The CASEs follow each other rather than nest:
+# SQLite's parser has a small stack.
+BIGRAM_GROUP = 4
+BIGRAM_BLOCK = 32
+
+
+def _sqlite_bigrams(row: str, column: str, length: int) -> str:
+    """SQL for the text "<table>_bigram" holds for `row`'s `column`: the hex code of each of its
+    2-character pieces, lower-cased as SQLite's LIKE folds case, then of its last character,
+    space-separated (registry/search.py). `length`: the column's max_length."""
+    value = f'{row}."{column}"'
+
+    def guarded(first: int, sql: str) -> str:
+        return f"(CASE WHEN length({value}) >= {first} THEN {sql} ELSE '' END)"
+
+    blocks = []
+    for block in range(1, length + 1, BIGRAM_BLOCK):
+        groups = []
+        for first in range(block, min(block + BIGRAM_BLOCK, length + 1), BIGRAM_GROUP):
+            last = min(first + BIGRAM_GROUP, length + 1)
+            pieces = " || ".join(
+                f"' ' || hex(lower(substr({value}, {i}, 2)))" for i in range(first, last)
+            )
+            groups.append(guarded(first, pieces))
+        blocks.append(guarded(block, " || ".join(groups)))
+    return f"({' || '.join(blocks)})"
+
+
+def _postgresql_index(index: str, table: str, column: str, kind: str) -> str:
+    # The expression is the one `icontains` compiles to (search.py), or the gram function of it.
+    expression = f'UPPER("{column}"::text)'
+    method = f"({expression} gin_trgm_ops)"
+    if kind == "grams":
+        method = f"({GRAMS_FUNCTION}({expression}))"
+    return f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" USING gin {method}'
+
+
+# The 1- and 2-character pieces of a text, each once (registry/search.py). IMMUTABLE, so that
+# an index may use it; PARALLEL SAFE and STRICT as what it is built of.
+POSTGRESQL_GRAMS_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {GRAMS_FUNCTION}(text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT ARRAY(
+        SELECT DISTINCT substr($1, position, size)
+        FROM generate_series(1, length($1)) AS position, (VALUES (1), (2)) AS sizes (size)
     )
+$$
+"""
 
 
-def _sqlite_search_index(connection: BaseDatabaseWrapper, table: str) -> list[str]:
-    """The statements that create `table`'s trigram index, fill it and keep it in step."""
-    columns = SQLITE_INDEXED[table]
+def _sqlite_search_index(
+    connection: BaseDatabaseWrapper, table: str, indexes: SearchIndexes
+) -> list[str]:
+    """The statements that create `table`'s FTS5 indexes, fill them and keep them in step."""
+    columns = indexes.sqlite_trigram[table]
+    bigram_columns = indexes.sqlite_bigram.get(table, ())
     (key_type,) = _fetch(
         connection, "SELECT type FROM pragma_table_info(%s) WHERE pk = 1", [table]
     )
+    lengths = dict(
+        _fetch_rows(
+            connection,
+            "SELECT name, CAST(substr(type, instr(type, '(') + 1) AS INTEGER) "
+            "FROM pragma_table_info(%s)",
+            [table],
+        )
+    )
     source = f'"{table}"'
-    index, key = (f'"{name}"' for name in _sqlite_search_tables(table))
+    index, key = f'"{table}_trigram"', f'"{table}_trigram_key"'
+    bigram = f'"{table}_bigram"'
     insert, update, delete = (f'"{trigger}"' for trigger in sqlite_search_triggers(table))
     names = ", ".join(f'"{column}"' for column in columns)
 
     def values(row: str) -> str:
         return ", ".join(f'{row}."{column}"' for column in columns)
 
+    def pieces(row: str) -> str:
+        return " || ' ' || ".join(
+            _sqlite_bigrams(row, column, lengths[column]) for column in bigram_columns
+        )
+
     def number(row: str) -> str:
         return f"(SELECT id FROM {key} WHERE row_id = {row}.id)"
 
     changed = " OR ".join(f'old."{column}" IS NOT new."{column}"' for column in ("id", *columns))
+    if bigram_columns:
+        create_bigram = [
+            # ascii: hex codes are ASCII words; what is not a letter or digit separates them.
+            f"CREATE VIRTUAL TABLE {bigram} USING fts5("
+            "pieces, tokenize='ascii', detail='none', columnsize=0)",
+            f"INSERT INTO {bigram} (rowid, pieces) SELECT {key}.id, {pieces(source)} "
+            f"FROM {source} JOIN {key} ON {key}.row_id = {source}.id",
+        ]
+        on_insert = (
+            f"INSERT INTO {bigram} (rowid, pieces) VALUES ({number('new')}, {pieces('new')}); "
+        )
+        on_update = f"UPDATE {bigram} SET pieces = {pieces('new')} WHERE rowid = {number('new')}; "
+        on_delete = f"DELETE FROM {bigram} WHERE rowid = {number('old')}; "
+    else:
+        create_bigram, on_insert, on_update, on_delete = [], "", "", ""
     return [
         # row_id has the primary key's declared type: a column compares by the rules of its
         # type, and with another type the triggers' lookups could not use row_id's index (each
@@ -239,18 +326,22 @@ def _sqlite_search_index(connection: BaseDatabaseWrapper, table: str) -> list[st
         f"INSERT INTO {key} (row_id) SELECT id FROM {source}",
         f"INSERT INTO {index} (rowid, {names}) SELECT {key}.id, {values(source)} "
         f"FROM {source} JOIN {key} ON {key}.row_id = {source}.id",
+        *create_bigram,
         f"CREATE TRIGGER {insert} AFTER INSERT ON {source} BEGIN "
         f"INSERT INTO {key} (row_id) VALUES (new.id); "
         f"INSERT INTO {index} (rowid, {names}) VALUES ({number('new')}, {values('new')}); "
+        f"{on_insert}"
         "END",
         # Only when a searched column or the key changes: saving an unchanged name, or moving a
         # node in the tree, costs nothing here.
         f"CREATE TRIGGER {update} AFTER UPDATE OF id, {names} ON {source} WHEN {changed} BEGIN "
         f"UPDATE {key} SET row_id = new.id WHERE row_id = old.id; "
         f"UPDATE {index} SET ({names}) = ({values('new')}) WHERE rowid = {number('new')}; "
+        f"{on_update}"
         "END",
         f"CREATE TRIGGER {delete} AFTER DELETE ON {source} BEGIN "
         f"DELETE FROM {index} WHERE rowid = {number('old')}; "
+        f"{on_delete}"
         f"DELETE FROM {key} WHERE row_id = old.id; "
         "END",
     ]
@@ -259,37 +350,55 @@ def _sqlite_search_index(connection: BaseDatabaseWrapper, table: str) -> list[st
 def _sqlite_search_drop(table: str) -> list[str]:
     return [
         *(f'DROP TRIGGER IF EXISTS "{trigger}"' for trigger in sqlite_search_triggers(table)),
-        *(f'DROP TABLE IF EXISTS "{name}"' for name in _sqlite_search_tables(table)),
+        *(
+            f'DROP TABLE IF EXISTS "{name}"'
+            for name in (f"{table}_trigram", f"{table}_bigram", f"{table}_trigram_key")
+        ),
     ]
 
 
-def search_indexes_create(*, connection: BaseDatabaseWrapper) -> None:
-    """Create and fill the search indexes (migration 0005). None on a SQLite library without
-    the trigram tokenizer: search then reads every name."""
+def search_indexes_create(
+    *, connection: BaseDatabaseWrapper, indexes: SearchIndexes = TRIGRAMS
+) -> None:
+    """Create and fill the search indexes `indexes` describes: by default those of migration
+    0005, which calls this; migration 0010 asks for `search.CHINESE`. None on a SQLite library
+    without the trigram tokenizer: search then reads every name."""
     vendor = connection.vendor
     if vendor == "postgresql":
+        functions = [POSTGRESQL_GRAMS_FUNCTION] if _needs_grams(indexes) else []
         _execute(
             connection,
             [
-                _postgresql_index(index, table, column)
-                for index, (table, column) in POSTGRESQL_INDEXES.items()
+                *functions,
+                *(
+                    _postgresql_index(index, *definition)
+                    for index, definition in indexes.postgresql.items()
+                ),
             ],
         )
     elif vendor == "sqlite" and sqlite_has_trigram():
-        for table in SQLITE_INDEXED:
-            _execute(connection, _sqlite_search_index(connection, table))
+        for table in indexes.sqlite_trigram:
+            _execute(connection, _sqlite_search_index(connection, table, indexes))
 
 
-def search_indexes_drop(*, connection: BaseDatabaseWrapper) -> None:
+def search_indexes_drop(
+    *, connection: BaseDatabaseWrapper, indexes: SearchIndexes = TRIGRAMS
+) -> None:
     vendor = connection.vendor
     if vendor == "postgresql":
-        _execute(connection, [f'DROP INDEX IF EXISTS "{index}"' for index in POSTGRESQL_INDEXES])
+        _execute(connection, [f'DROP INDEX IF EXISTS "{index}"' for index in indexes.postgresql])
+        if _needs_grams(indexes):
+            _execute(connection, [f"DROP FUNCTION IF EXISTS {GRAMS_FUNCTION}(text)"])
     elif vendor == "sqlite":
-        for table in SQLITE_INDEXED:
+        for table in indexes.sqlite_trigram:
             _execute(connection, _sqlite_search_drop(table))
 
 
-def _search_reinstall(connection: BaseDatabaseWrapper) -> list[str]:
+def _needs_grams(indexes: SearchIndexes) -> bool:
+    return any(kind == "grams" for _, _, kind in indexes.postgresql.values())
+
+
+def _search_reinstall(connection: BaseDatabaseWrapper, indexes: SearchIndexes) -> list[str]:
     if connection.vendor == "postgresql":
         present = _fetch(
             connection,
@@ -297,24 +406,26 @@ def _search_reinstall(connection: BaseDatabaseWrapper) -> list[str]:
             [],
         )
         missing = {
-            index: _postgresql_index(index, table, column)
-            for index, (table, column) in POSTGRESQL_INDEXES.items()
+            index: _postgresql_index(index, *definition)
+            for index, definition in indexes.postgresql.items()
             if index not in present
         }
+        if missing and _needs_grams(indexes):
+            _execute(connection, [POSTGRESQL_GRAMS_FUNCTION])
         _execute(connection, list(missing.values()))
         return list(missing)
     if not sqlite_has_trigram():
         return []
     present = _sqlite_names(connection, "trigger") | _sqlite_names(connection, "table")
     restored = []
-    for table in SQLITE_INDEXED:
-        wanted = [*_sqlite_search_tables(table), *sqlite_search_triggers(table)]
+    for table in indexes.sqlite_trigram:
+        wanted = [*_sqlite_search_tables(table, indexes), *sqlite_search_triggers(table)]
         missing = [name for name in wanted if name not in present]
         if missing:
             # Writes made while a trigger was missing (a data migration after the one that
             # remade the table) never reached the index: build it again from the table.
             _execute(connection, _sqlite_search_drop(table))
-            _execute(connection, _sqlite_search_index(connection, table))
+            _execute(connection, _sqlite_search_index(connection, table, indexes))
             restored += missing
     return restored
 
@@ -331,8 +442,10 @@ def triggers_reinstall(*, connection: BaseDatabaseWrapper, apps: Apps) -> list[s
     with transaction.atomic(using=connection.alias):
         if STAMP_MIGRATION in applied:
             restored += _stamp_reinstall(connection, registry_tables(apps))
-        if SEARCH_MIGRATION in applied:
-            restored += _search_reinstall(connection)
+        if CHINESE_SEARCH_MIGRATION in applied:
+            restored += _search_reinstall(connection, CHINESE)
+        elif SEARCH_MIGRATION in applied:
+            restored += _search_reinstall(connection, TRIGRAMS)
         if restored and STAMP_MIGRATION in applied:
             # Writes made while a trigger was missing did not bump the stamp: a page cached
             # before them must not be confirmed as current (no row: the next write makes one).

@@ -7,10 +7,11 @@ import datetime
 import itertools
 from collections import defaultdict
 from functools import cache, wraps
+from typing import NamedTuple
 
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Case, Prefetch, Q, QuerySet, Value, When
 from django.http import (
     Http404,
     HttpResponse,
@@ -33,7 +34,10 @@ from .csvcodec import csv_lines
 from .dates import On
 from .exports import event_rows, organization_rows, placement_rows, post_rows
 from .models import ChangeEvent, Holding, Kind, Organization, Person, Succession
+from .search import MatchedName, person_matched_name
+from .search import organization_matched_name as organization_matched
 from .templatetags.registry_i18n import parenthetical
+from .templatetags.registry_names import in_chinese, names_html
 from .trees import OutlineRow, children_by_parent, outline, tree_order
 
 SEARCH_MAX_LENGTH = 200
@@ -41,7 +45,7 @@ SEARCH_PAGE_SIZE = 50
 HOME_PAGE_SIZE = 30
 # What the departments lists and the chart show of each unit below the page's: a large unit has
 # thousands, and every field left out is work not done for each of them.
-OUTLINE_FIELDS = ("id", "parent", "name", "kind", "rank")
+OUTLINE_FIELDS = ("id", "parent", "name", "name_zh", "kind", "rank")
 # Identifiers are lowercase: this never occurs in a URL as an identifier.
 URL_SENTINEL = "IDENTIFIER"
 
@@ -211,10 +215,14 @@ class OrganizationDetailView(DetailView):
             holdings = list(post.holdings.all())
             post.holdings_shown = validtime.holdings_on(holdings, on) if on else holdings
         suffix = f"?on={on}" if on else ""
+        name_zh = validtime.name_on(organization, on, chinese=True) if on else organization.name_zh
         context.update(
             ancestors=ancestors,
             parent=parent,
             name=validtime.name_on(organization, on) if on else organization.name,
+            name_zh=name_zh,
+            # The pinyin shown is today's name's: a former Chinese name's would be generated.
+            pinyin=organization.pinyin_shown if name_zh == organization.name_zh else "",
             other_names=validtime.names_on(organization, on)
             if on
             else organization.other_names_in_order,
@@ -271,11 +279,13 @@ def _outline_html(rows: list[OutlineRow], suffix: str = "") -> str:
         URL_SENTINEL
     )
     after += suffix
+    page_chinese = in_chinese()
     html = []
     for row in rows:
         node = row.node
         html.append("<ul>" if row.opens else "</li>")
-        html.append(f'\n<li><a href="{before}{node.pk}{after}">{escape(node.name)}</a>')
+        url = f"{before}{node.pk}{after}"
+        html.append(f"\n<li>{names_html(node.name, node.name_zh, url, page_chinese)}")
         parts = parenthetical(node)
         if parts:
             html.append(f' <span class="aside">({escape(", ".join(parts))})</span>')
@@ -336,14 +346,47 @@ def search(request):
         matches = Organization.objects.matching(query).with_labels().select_related("parent")
         if request.on is not None:
             matches = matches.filter(request.on.existing())
+        people = Person.objects.matching(query)
+        if in_chinese():
+            # Chinese readers look names up in pinyin order; units without a Chinese name
+            # follow, in English order.
+            matches, people = (
+                queryset.order_by(
+                    Case(When(name_zh="", then=Value(1)), default=Value(0)), "pinyin_key", "name"
+                )
+                for queryset in (matches, people)
+            )
         page = Paginator(matches, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
         roots = Organization.objects.with_labels().roots_of(page.object_list)
         context.update(
             page=page,
-            results=[(node, roots.get(node.pk)) for node in page.object_list],
-            people=Person.objects.matching(query)[:SEARCH_PAGE_SIZE],
+            results=[
+                (node, roots.get(node.pk), _match_shown(node, organization_matched(node, query)))
+                for node in page.object_list
+            ],
+            people=[
+                (person, _match_shown(person, person_matched_name(person, query)))
+                for person in people[:SEARCH_PAGE_SIZE]
+            ],
         )
     return render(request, "registry/search.html", context)
+
+
+class MatchShown(NamedTuple):
+    """A name a search matched that the result's line does not already show."""
+
+    text: str
+    lang: str  # its `lang` attribute
+    pinyin: bool
+
+
+def _match_shown(record, matched: MatchedName | None) -> MatchShown | None:
+    """What a result line adds of the name the query matched, in the language it matched: an
+    other name, a short form or the pinyin; nothing when it matched a name the line shows."""
+    if matched is None or matched.text in (record.name, record.name_zh):
+        return None
+    pinyin = matched.language == "pinyin"
+    return MatchShown(matched.text, "zh-Latn-pinyin" if pinyin else matched.language, pinyin)
 
 
 class BadParameter(ValueError):

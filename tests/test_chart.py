@@ -83,15 +83,17 @@ def test_affiliated_institutions_are_grouped_apart(seeded):
     affiliated = _group(svg, "Directly affiliated institutions")
     department_names = {a.get("aria-label") for a in departments.iter(f"{SVG}a")}
     affiliated_names = {a.get("aria-label") for a in affiliated.iter(f"{SVG}a")}
-    assert "Research Office" in department_names
+    # Each box is labelled with both names (the English page's first).
+    assert "Research Office 研究室" in department_names
     assert "Theoretical Bureau of the Research Office" in department_names
     assert "Huangpu Magazine" in affiliated_names
     assert not department_names & affiliated_names
-    expected = set(
-        Organization.objects.filter(
+    expected = {
+        f"{name} {name_zh}".strip()
+        for name, name_zh in Organization.objects.filter(
             parent_id="cppcc-general-office", kind__section=Kind.Section.AFFILIATED
-        ).values_list("name", flat=True)
-    )
+        ).values_list("name", "name_zh")
+    }
     assert affiliated_names == expected
 
 

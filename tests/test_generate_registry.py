@@ -52,6 +52,35 @@ def test_generates_the_asked_sizes_as_a_valid_tree():
     assert_tree_valid()
 
 
+def test_organizations_have_chinese_names_short_forms_and_pinyin_keys():
+    call_command("generate_registry", organizations=2000, people=10, seed=3, verbosity=0)
+    units = Organization.objects.all()
+    assert units.exclude(name_zh="").count() >= 0.95 * 2000
+    assert units.exclude(short_name_zh="").count() >= 50
+    assert not units.exclude(name_zh="").filter(pinyin_key="").exists()
+    # An office of a top-level body carries the body's name, deeper units their own.
+    office = units.filter(level=1, parent__name_zh__gt="").exclude(name_zh="").first()
+    assert office.name_zh.startswith(office.parent.name_zh)
+    # Two-character words match hundreds, not all or none (at 2,000 units: about 2%).
+    for word in ("研究", "人事"):
+        assert 10 <= Organization.objects.matching(word).count() <= 200, word
+    assert (
+        Organization.objects.matching("研究室").count()
+        < Organization.objects.matching("研究").count()
+    )
+
+
+def test_the_chinese_names_come_from_the_seed_alone():
+    def names(seed: int) -> list[tuple[str, str]]:
+        rows = synthetic.organization_rows(300, seed)
+        header = next(rows)
+        cells = header.index("name_zh"), header.index("short_name_zh")
+        return [(row[cells[0]], row[cells[1]]) for row in rows]
+
+    assert names(4) == names(4)
+    assert names(4) != names(5)
+
+
 def test_generating_again_changes_nothing():
     call_command("generate_registry", organizations=200, people=50, seed=4, verbosity=0)
     counts, tree = _counts(), tree_snapshot()

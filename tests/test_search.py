@@ -1,12 +1,16 @@
-"""Search: the same results as a plain `icontains`, found through the trigram indexes."""
+"""Search: the same results as a plain `icontains`, found through the search indexes, in English,
+Chinese (one character and more, traditional characters too) and pinyin."""
 
 from __future__ import annotations
 
 import pytest
+import reversion
+from django.apps import apps as django_apps
 from django.db import connection, transaction
 from django.db.models import Q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reversion.models import Version
 
 from devtools.synthetic import organization_rows
 from registry import search, triggers
@@ -14,6 +18,8 @@ from registry.csvcodec import csv_lines
 from registry.imports import import_organizations
 from registry.models import Organization, OtherName, Person
 
+from .conftest import admin_form_data, admin_submit
+from .csvtools import export_text, parse, write
 from .transactions import rolled_back
 
 on_sqlite = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's trigram index")
@@ -294,3 +300,382 @@ def test_postgresql_search_uses_the_trigram_indexes(awkward):
     # rows read some other way.
     conditions = [line.strip() for line in (organizations + people).splitlines() if "~~" in line]
     assert all(line.startswith(("Index Cond:", "Recheck Cond:")) for line in conditions)
+
+
+# --- Chinese: short queries, the short form, traditional characters, pinyin --------------------
+#
+# Through the search page, as readers use it, on the seed (which has Chinese names).
+
+RESEARCH_OFFICES = {"cppcc-go-research-office", "npcsc-go-research-office"}
+CPPCC_GENERAL_OFFICE = "cppcc-general-office"
+
+
+def _search_page(client, text: str) -> set[str]:
+    """The organizations the search page lists for `text` (the seed fits in one page)."""
+    response = client.get("/search/", {"q": text})
+    assert response.status_code == 200
+    # Each result is the organization first, then what the page shows with it.
+    return {result[0].pk for result in response.context.get("results", [])}
+
+
+def _search_texts_plain(text: str) -> Q:
+    """What search means, with nothing to help the database: `icontains` of the text, and of
+    its simplified form, in every name; of its pinyin folding in the pinyin key."""
+    texts = search.search_texts(text)
+    condition = Q()
+    for names_text in filter(None, (texts.text, texts.simplified)):
+        others = OtherName.objects.filter(name__icontains=names_text).values("organization")
+        condition |= (
+            Q(name__icontains=names_text)
+            | Q(name_zh__icontains=names_text)
+            | Q(short_name_zh__icontains=names_text)
+            | Q(pk__in=others)
+        )
+    if texts.pinyin:
+        condition |= Q(pinyin_key__icontains=texts.pinyin)
+    return condition
+
+
+def _plain_search(text: str) -> set[str]:
+    return set(Organization.objects.filter(_search_texts_plain(text)).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("text", ["研究室", "研究", "研"])
+def test_one_two_and_three_chinese_characters_find_the_research_offices(client, seeded, text):
+    assert _search_page(client, text) >= RESEARCH_OFFICES
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "全国政协办公厅",  # the short form
+        "全國政協辦公廳",  # the same in traditional characters
+        "政協",
+        "zhengxie",
+        "quanguo zhengxie bangongting",
+        "Quánguó Zhèngxié",
+        "quan2guo2 zheng4xie2",
+        "qgzxbgt",
+        "QGZX",
+    ],
+)
+def test_the_short_form_traditional_characters_and_pinyin_find_the_cppcc_general_office(
+    client, seeded, text
+):
+    assert CPPCC_GENERAL_OFFICE in _search_page(client, text)
+
+
+def test_a_pinyin_query_never_matches_across_two_parts_of_the_key(client, seeded):
+    key = Organization.objects.get(pk=CPPCC_GENERAL_OFFICE).pinyin_key
+    assert "bangongting quanguo" in key and "bgt qgzx" in key  # parts side by side
+    assert CPPCC_GENERAL_OFFICE not in _search_page(client, "bangongtingquanguo")
+    assert CPPCC_GENERAL_OFFICE not in _search_page(client, "bangongting quanguo")
+    assert CPPCC_GENERAL_OFFICE not in _search_page(client, "bgtqgzx")
+    assert CPPCC_GENERAL_OFFICE in _search_page(client, "bangongting")
+
+
+def test_traditional_characters_are_looked_for_only_when_they_differ(seeded):
+    assert search.search_texts("全國政協") == ("全國政協", "全国政协", "")
+    assert search.search_texts("全国政协") == ("全国政协", "", "")
+    assert search.search_texts("General Office") == ("General Office", "", "generaloffice")
+
+
+HOSTILE = [
+    "%",
+    "_",
+    "%研%",
+    "研_",
+    "'",
+    "''",
+    '"',
+    '""',
+    '"研',
+    "研\"'",
+    "\\",
+    "研\\",
+    "*",
+    "研*",
+    '"*',
+    "AND",
+    "研 AND 究",
+    "NEAR(",
+    "NEAR(研 究)",
+    "{name}:研",
+    "name_zh:研究",
+    "^研",
+    "-研",
+    "(",
+    ")",
+    ":",
+    "研\x00究",
+    "\x00",
+    "研" * 1000,
+    "x" * 1000,
+    "😀",
+    "𠀀",  # a CJK Extension B character
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_queries_answer_200_with_the_plain_results(client, seeded, text):
+    # The page cleans the text as registry/views.py does (NUL and runs of spaces dropped) and
+    # refuses texts over 200 characters; what it searches must give what `icontains` gives.
+    found = _search_page(client, text)
+    cleaned = " ".join(text.replace("\x00", "").split())
+    assert found == (_plain_search(cleaned) if cleaned and len(cleaned) <= 200 else set())
+
+
+@pytest.mark.parametrize("text", [t for t in HOSTILE if "\x00" not in t])
+def test_hostile_texts_give_what_plain_icontains_gives(seeded, text):
+    # The queryset itself, with no page in front: the long texts and FTS5 syntax reach it.
+    assert set(Organization.objects.matching(text).values_list("pk", flat=True)) == (
+        _plain_search(text)
+    )
+
+
+CHINESE_QUERIES = [
+    "研",
+    "研究",
+    "研究室",
+    "办公",
+    "办公厅",
+    "厅",
+    "全国",
+    "政协",
+    "全國",
+    "辦公廳",
+    "局",
+    "秘书",
+    "zhengxie",
+    "yjs",
+    "bgt",
+    "gt",
+    "y",
+    "Zhèng",
+    "office",
+    "of",
+    "o",
+]
+
+
+@pytest.mark.parametrize("text", CHINESE_QUERIES)
+def test_chinese_and_pinyin_search_finds_what_plain_icontains_finds(seeded, text):
+    found = set(Organization.objects.matching(text).values_list("pk", flat=True))
+    assert found == _plain_search(text)
+    assert found  # each query finds something in the seed
+
+
+def _people_plain(text: str) -> set[str]:
+    texts = search.search_texts(text)
+    condition = Q()
+    for names_text in filter(None, (texts.text, texts.simplified)):
+        condition |= Q(name__icontains=names_text) | Q(name_zh__icontains=names_text)
+    if texts.pinyin:
+        condition |= Q(pinyin_key__icontains=texts.pinyin)
+    return set(Person.objects.filter(condition).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("text", ["欧阳", "欧", "歐陽", "ouyang", "oyzq", "Ōuyáng", "李", "li"])
+def test_people_are_found_by_chinese_traditional_characters_and_pinyin(db, text):
+    for pk, name, name_zh in PEOPLE:
+        Person(id=pk, name=name, name_zh=name_zh).save()
+    found = set(Person.objects.matching(text).values_list("pk", flat=True))
+    assert found == _people_plain(text)
+    assert found
+
+
+def test_the_matching_name_is_given_in_the_language_it_matched(seeded):
+    unit = Organization.objects.prefetch_related("other_names").get(pk=CPPCC_GENERAL_OFFICE)
+    assert search.organization_matched_name(unit, "general office") == (unit.name, "en")
+    assert search.organization_matched_name(unit, "人民政治") == (unit.name_zh, "zh-Hans")
+    assert search.organization_matched_name(unit, "全國政協") == ("全国政协办公厅", "zh-Hans")
+    assert search.organization_matched_name(unit, "qgzxbgt") == (
+        "quán guó zhèng xié bàn gōng tīng",
+        "pinyin",
+    )
+    assert search.organization_matched_name(unit, "zhongguorenmin") == (
+        unit.pinyin_shown,
+        "pinyin",
+    )
+    assert search.organization_matched_name(unit, "nothing like this") is None
+    person = Person(id="p", name="Ouyang Changqiong", name_zh="欧阳长穹")
+    assert search.person_matched_name(person, "歐陽") == ("欧阳长穹", "zh-Hans")
+
+
+def test_the_matching_name_may_be_an_other_name(make_org):
+    unit = make_org("Seismology Press")
+    OtherName.objects.create(
+        organization=unit, name="中国地震出版社", name_type="translation", language="zh-Hans"
+    )
+    OtherName.objects.create(organization=unit, name="SP", name_type="abbreviation")
+    assert search.organization_matched_name(unit, "地震") == ("中国地震出版社", "zh-Hans")
+    assert search.organization_matched_name(unit, "sp") == ("SP", "en")
+
+
+# --- The indexes stay right whatever writes the names -----------------------------------------
+
+
+def _bigram_tokens(value: str) -> list[str]:
+    """What "<table>_bigram" holds for one name: the hex code of each 2-character piece, ASCII
+    lower-cased, and of the last character alone."""
+    folded = "".join(c.lower() if c.isascii() else c for c in value)
+    return [folded[i : i + 2].encode().hex().upper() for i in range(len(folded))]
+
+
+def _assert_bigrams_match_tables() -> None:
+    for table, columns in search.SQLITE_BIGRAM.items():
+        names = ", ".join(f's."{column}"' for column in columns)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT s.id, b.pieces, {names} FROM "{table}" s '
+                f'JOIN "{table}_trigram_key" k ON k.row_id = s.id '
+                f'JOIN "{table}_bigram" b ON b.rowid = k.id'
+            )
+            rows = cursor.fetchall()
+            cursor.execute(f'SELECT count(*) FROM "{table}_bigram"')
+            assert cursor.fetchone()[0] == len(rows), table
+        assert len(rows) == _count(table), table
+        for _pk, pieces, *values in rows:
+            expected = [token for value in values for token in _bigram_tokens(value)]
+            assert pieces.split() == expected, (table, values)
+
+
+def _count(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT count(*) FROM "{table}"')
+        return cursor.fetchone()[0]
+
+
+def _assert_search_indexes_right() -> None:
+    if connection.vendor == "sqlite":
+        _assert_indexes_match_tables()
+        _assert_bigrams_match_tables()
+
+
+def _admin_edit(client, pk: str, **changes) -> None:
+    response = admin_submit(client, f"/admin/registry/organization/{pk}/change/", **changes)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+
+def test_search_follows_an_admin_edit_and_a_history_restore(editor_client, seeded):
+    pk = "cppcc-go-research-office"
+    with reversion.create_revision():
+        reversion.add_to_revision(Organization.objects.get(pk=pk))
+    original = Version.objects.get_for_object(Organization.objects.get(pk=pk)).first()
+    _admin_edit(editor_client, pk, name_zh="考察室", short_name_zh="政协考察室")
+    _assert_search_indexes_right()
+    assert pk not in _search_page(editor_client, "研究")
+    assert pk in _search_page(editor_client, "考察")
+    assert pk in _search_page(editor_client, "察")
+    assert pk in _search_page(editor_client, "zxkcs")  # the new short form's initials
+    preview = editor_client.get(f"/admin/registry/organization/{pk}/history/{original.pk}/")
+    response = editor_client.post(
+        f"/admin/registry/organization/{pk}/history/{original.pk}/", admin_form_data(preview)
+    )
+    assert response.status_code == 302
+    _assert_search_indexes_right()
+    assert pk in _search_page(editor_client, "研究")
+    assert pk not in _search_page(editor_client, "考察")
+    assert pk not in _search_page(editor_client, "zxkcs")
+
+
+def test_search_follows_a_csv_import_and_a_delete(client, seeded):
+    rows = parse(export_text())
+    for row in rows:
+        if row["id"] == CPPCC_GENERAL_OFFICE:
+            row["short_name_zh"] = "政协机关办公厅"
+            row["name_zh"] = "政协全国委员会办公厅"
+    assert import_organizations(write(rows)).ok
+    _assert_search_indexes_right()
+    assert CPPCC_GENERAL_OFFICE not in _search_page(client, "全国政协办公厅")
+    assert CPPCC_GENERAL_OFFICE not in _search_page(client, "qgzxbgt")
+    assert CPPCC_GENERAL_OFFICE in _search_page(client, "机关")
+    assert CPPCC_GENERAL_OFFICE in _search_page(client, "zxjgbgt")
+    unit = Organization.objects.get(pk="cppcc-go-research-office")
+    with transaction.atomic():
+        for child in unit.get_descendants().order_by("-level"):
+            child.posts.all().delete()
+            child.delete()
+        unit.posts.all().delete()
+        Organization.objects.get(pk=unit.pk).delete()
+    _assert_search_indexes_right()
+    assert _search_page(client, "研究室") == {"npcsc-go-research-office"}
+
+
+@on_sqlite
+def test_sqlite_bigram_index_holds_every_piece_up_to_the_longest_name(awkward, seeded):
+    # The triggers unroll the pieces up to each column's max_length (300 here), in chunks.
+    longest = "研" * 299 + "Z"
+    Organization.objects.filter(pk=CPPCC_GENERAL_OFFICE).update(name_zh=longest)
+    OtherName.objects.filter(name="CEA").update(name="Ç\"E'A%")
+    _assert_search_indexes_right()
+    assert CPPCC_GENERAL_OFFICE in _plain_search("研z")
+    for text in ("研z", "z", "'A", "%"):
+        found = set(Organization.objects.matching(text).values_list("pk", flat=True))
+        assert found == _plain_search(text)
+
+
+@on_sqlite
+def test_sqlite_short_queries_read_the_bigram_indexes_not_the_tables(seeded):
+    for text in ("研究", "研"):
+        organizations = _plan(Organization.objects.matching(text))
+        people = _plan(Person.objects.matching(text)[:50])
+        assert "SCAN registry_organization_bigram VIRTUAL TABLE" in organizations
+        assert "SCAN registry_othername_bigram VIRTUAL TABLE" in organizations
+        assert "SCAN registry_person_bigram VIRTUAL TABLE" in people
+        lines = (organizations + "\n" + people).splitlines()
+        assert [line for line in lines if " SCAN " in line and "VIRTUAL TABLE" not in line] == []
+
+
+@on_sqlite
+def test_sqlite_bigram_index_comes_back_when_a_migration_drops_it(seeded):
+    with connection.cursor() as cursor:
+        cursor.execute('DROP TABLE "registry_organization_bigram"')
+    assert search.sqlite_narrowed("registry_organization", "研究", ("name_zh",)) == Q()
+    restored = triggers.triggers_reinstall(connection=connection, apps=django_apps)
+    assert "registry_organization_bigram" in restored
+    _assert_search_indexes_right()
+    assert (
+        set(Organization.objects.matching("研究").values_list("pk", flat=True)) >= RESEARCH_OFFICES
+    )
+
+
+@on_postgresql
+def test_postgresql_search_uses_the_gram_and_trigram_indexes(seeded):
+    # As test_postgresql_search_uses_the_trigram_indexes: with other scans off, a bitmap scan
+    # of an index is the one way left, and only an index whose expression is the query's.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan"):
+                cursor.execute(f"SET LOCAL {setting} = off")
+        short = _plan(Organization.objects.matching("研究"))
+        one = _plan(Person.objects.matching("研")[:50])
+        longer = _plan(Organization.objects.matching("研究室"))
+        pinyin = _plan(Organization.objects.matching("zhengxie"))
+    for index in (
+        "organization_name_grams",
+        "organization_name_zh_grams",
+        "organization_short_name_zh_grams",
+        "other_name_name_grams",
+    ):
+        assert f"Bitmap Index Scan on {index}" in short
+    assert "Bitmap Index Scan on person_name_zh_grams" in one
+    assert "Bitmap Index Scan on organization_name_zh_trgm" in longer
+    assert "Bitmap Index Scan on organization_short_name_zh_trgm" in longer
+    assert "Bitmap Index Scan on organization_pinyin_key_trgm" in pinyin
+    assert "Seq Scan" not in short + one + longer + pinyin
+
+
+def test_every_search_index_is_there_after_all_migrations(db):
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            tables = {row[0] for row in cursor.fetchall()}
+        expected = {f"{table}_bigram" for table in search.SQLITE_BIGRAM}
+        expected |= {f"{table}_trigram" for table in search.SQLITE_INDEXED}
+        assert expected - tables == set()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes")
+            indexes = {row[0] for row in cursor.fetchall()}
+        assert set(search.POSTGRESQL_INDEXES) - indexes == set()

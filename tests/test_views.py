@@ -30,12 +30,13 @@ def test_home_lists_each_body_with_its_offices_and_their_counts(client, seeded):
 
 
 def test_home_shows_bodies_a_page_at_a_time_and_counts_everything(client, db):
-    call_command("generate_registry", organizations=1000, people=10, seed=2, verbosity=0)
+    # Enough organizations for more current bodies than a page holds, and some ended.
+    call_command("generate_registry", organizations=1500, people=10, seed=2, verbosity=0)
     every = Organization.objects.roots()
     roots = list(every.filter(Organization.objects.current_q()).order_by("tree_id"))
     assert HOME_PAGE_SIZE < len(roots) < every.count()  # some bodies of the sample have ended
     first, second = _page(client, "/"), _page(client, "/?page=2")
-    assert "1000 organizations and 10 people in the registry" in first
+    assert "1500 organizations and 10 people in the registry" in first
     assert f"under {len(roots)} top-level bodies" in first
     assert f"under {every.count()} top-level bodies" in _page(client, "/?ended=1")
     assert first.count('<section class="body"') == HOME_PAGE_SIZE

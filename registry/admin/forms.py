@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class KeepWhitespaceMixin:
@@ -40,7 +41,7 @@ class KeepWhitespaceMixin:
 
 def _not_only_spaces(value) -> None:
     if isinstance(value, str) and value and not value.strip():
-        raise ValidationError("This field cannot be only spaces.", code="blank")
+        raise ValidationError(_("This field cannot be only spaces."), code="blank")
 
 
 def _keeping_line_breaks(form: type[forms.BaseForm]) -> type[forms.BaseForm]:

@@ -30,10 +30,10 @@ def test_chart_links_lead_to_each_unit_and_are_focusable(page, seeded_live):
     screenshot(page, "organization-chart", chart)
     links = chart.locator("a")
     expect(links.first).to_have_attribute("aria-label", re.compile("General Office"))
-    research = chart.locator('a[aria-label="Research Office"]')
+    research = chart.locator('a[aria-label="Research Office 研究室"]')
     research.focus()
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == (
-        "Research Office"
+        "Research Office 研究室"
     )
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/organizations/cppcc-go-research-office/$"))

@@ -37,7 +37,8 @@ def test_reader_switches_to_chinese_browses_and_switches_back(page, seeded_live)
     expect(page.get_by_role("heading", level=1)).to_have_text("政府机构")
     screenshot(page, "home-zh")
 
-    page.get_by_role("link", name=re.compile(r"^General Office of the National Committee")).click()
+    # Links name a unit in the page's language; its English name stands beside.
+    page.get_by_role("link", name="中国人民政治协商会议全国委员会办公厅", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/zh-hans/organizations/{OFFICE}/$"))
     expect(page.get_by_role("heading", name="基本信息")).to_be_visible()
     expect(page.locator(".infobox")).to_contain_text("1980年12月30日")

@@ -47,15 +47,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import opencc
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import NoReverseMatch, reverse
+from pypinyin import lazy_pinyin
 
 from devtools import synthetic
 from devtools.benchmark import BenchmarkCommand, database_description, rolled_back, size_arguments
@@ -67,6 +70,7 @@ from registry.models import (
     ChangeEvent,
     EventOrganization,
     Organization,
+    Person,
     Placement,
     Succession,
 )
@@ -75,13 +79,25 @@ from registry.trees import nested_sets_valid, tree_order
 
 BASE_DIR = Path(settings.BASE_DIR)
 BENCH_SETTINGS = "config.settings.bench"
+# Searches of each kind a reader types (issue 13): figure name: what the query is.
+SEARCHES = {
+    "search_english": "English",
+    "search_chinese_two": "2 Chinese characters",
+    "search_chinese": "Chinese, 3+ characters",
+    "search_traditional": "traditional characters",
+    "search_pinyin": "pinyin",
+    "search_initials": "pinyin initials",
+}
+# Every search, rendered and as its queries alone, is held to this (a figure: met or MISSED,
+# not a failing check, since machines are noisy).
+SEARCH_TARGET = "<= 20 ms"
+QUERY = "_query"
 PUBLIC_PAGES = (
     "floor_page",
     "organization_typical",
     "organization_large",
     "home",
-    "search_english",
-    "search_chinese",
+    *SEARCHES,
     "person",
 )
 ADMIN_PAGES = ("floor_admin", "admin_first_page", "admin_filtered")
@@ -92,8 +108,7 @@ FIGURES: dict[str, tuple[str, str | None, str]] = {
     "organization_typical": ("organization page, typical unit", "floor_page", "<= 3"),
     "organization_large": ("organization page, 2,000 descendants", "floor_page", "<= 25"),
     "home": ("home page", "floor_page", "<= 4"),
-    "search_english": ("search, English", "floor_page", "<= 4"),
-    "search_chinese": ("search, Chinese", "floor_page", "<= 4"),
+    **{name: (f"search, {label}", "floor_page", "<= 4") for name, label in SEARCHES.items()},
     "person": ("person page", "floor_page", "<= 4"),
     "organization_typical_rendered": (
         "organization page, typical unit, rendered",
@@ -106,8 +121,16 @@ FIGURES: dict[str, tuple[str, str | None, str]] = {
         "<= 25",
     ),
     "home_rendered": ("home page, rendered", "floor_page", "<= 4"),
-    "search_english_rendered": ("search, English, rendered", "floor_page", "<= 4"),
-    "search_chinese_rendered": ("search, Chinese, rendered", "floor_page", "<= 4"),
+    **{
+        f"{name}_rendered": (f"search, {label}, rendered", "floor_page", SEARCH_TARGET)
+        for name, label in SEARCHES.items()
+    },
+    # The search's SQL alone, in this process: what the page runs (a page of matches, their
+    # count, the people matching), without rendering.
+    **{
+        f"{name}{QUERY}": (f"search, {label}, queries only", "floor_page", SEARCH_TARGET)
+        for name, label in SEARCHES.items()
+    },
     "person_rendered": ("person page, rendered", "floor_page", "<= 4"),
     # The registry as on a date: the same large page with ?on=, against itself today.
     "organization_large_on_rendered": (
@@ -282,6 +305,7 @@ class Measurement:
         self.queries: dict[str, int] = {}
         self.extra: dict[str, Any] = {}
         self.checks: dict[str, bool | None] = {}
+        self.searches: dict[str, tuple[str, int]] = {}
 
     def run(self) -> dict[str, Any]:
         options = self.options
@@ -295,12 +319,16 @@ class Measurement:
         )
         self.extra["generate_seconds"] = round(time.perf_counter() - start, 1)
         if connection.vendor == "postgresql":
-            # As autovacuum would after a load this size: plans depend on fresh statistics.
+            # As autovacuum would after a load this size: plans depend on fresh statistics,
+            # and a GIN index answers from a pending list of new entries, read in full on every
+            # search, until a vacuum merges it (the trigram and gram indexes: 研究 took 10 ms
+            # in the index scans alone before, 0.3 ms after).
             with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+                cursor.execute("VACUUM ANALYZE")
 
         urls = self._urls()
         self._pages(urls)
+        self._search_queries()
         self._moves()
         self._csv()
         self._http(urls)
@@ -324,21 +352,20 @@ class Measurement:
         )
         large = _closest(units.filter(level__gt=0, posts__isnull=False), LARGE_DESCENDANTS)
         person = typical.posts.first().holders.first() if typical.posts.exists() else None
-        english = self._search_term(0)
-        chinese = self._search_term(1)
         self.extra.update(
             typical={"id": typical.pk, "descendants": typical.descendants},
             large={"id": large.pk, "descendants": large.descendants},
-            search_english={"q": english[0], "matches": english[1]},
-            search_chinese={"q": chinese[0], "matches": chinese[1]},
         )
+        self.searches = {name: self._search_term(name) for name in SEARCHES}
+        self.extra["searches"] = {
+            name: {"q": text, "matches": count} for name, (text, count) in self.searches.items()
+        }
         urls = {
             "floor_page": "/bench/floor/",
             "organization_typical": typical.get_absolute_url(),
             "organization_large": large.get_absolute_url(),
             "home": "/",
-            "search_english": f"/search/?q={quote(english[0])}",
-            "search_chinese": f"/search/?q={quote(chinese[0])}",
+            **{name: f"/search/?q={quote(text)}" for name, (text, _) in self.searches.items()},
             "person": person.get_absolute_url() if person else "/bench/floor/",
             "floor_admin": "/admin/auth/group/?q=no-such-group",
             "admin_first_page": "/admin/registry/organization/",
@@ -358,14 +385,33 @@ class Measurement:
         self.extra["urls"] = urls
         return urls
 
-    def _search_term(self, language: int) -> tuple[str, int]:
-        """The generator's word (0: English, 1: Chinese) matching closest to SEARCH_MATCHES
-        organizations."""
-        vocabulary = synthetic.FUNCTIONS + synthetic.PROVINCES + synthetic.SECTORS
-        words = {pair[language] for pair in vocabulary}
+    def _search_term(self, kind: str) -> tuple[str, int]:
+        """The query of `kind` (SEARCHES), made from the generator's words, that matches closest
+        to SEARCH_MATCHES organizations; and how many it matches."""
+        words = search_candidates(kind)
         counts = {word: Organization.objects.matching(word).count() for word in sorted(words)}
         word = min(counts, key=lambda w: (abs(counts[w] - SEARCH_MATCHES), w))
         return word, counts[word]
+
+    def _search_queries(self) -> None:
+        """The SQL of each search page alone, in this process (`search_queries`)."""
+        for name, (text, _) in self.searches.items():
+            search_queries(text)  # warm up
+            with CaptureQueriesContext(connection) as queries:
+                search_queries(text)
+            self.queries[f"{name}{QUERY}"] = len(queries)
+        for run in range(1, self.options["runs"] + 1):
+            for name, (text, _) in self.searches.items():
+                times = []
+                for _ in range(self.options["requests"]):
+                    start = time.perf_counter()
+                    search_queries(text)
+                    times.append(time.perf_counter() - start)
+                self.seconds[f"{name}{QUERY}"].append(statistics.median(times))
+            self.note(
+                f"Search queries, run {run}: "
+                + _latest(self.seconds, [f"{name}{QUERY}" for name in self.searches])
+            )
 
     # --- Pages -----------------------------------------------------------------------------
 
@@ -627,8 +673,10 @@ class Measurement:
                 # For rates the figure is requests/s: the ratio is the page's share of the floor.
                 ratio = medians[floor] / medians[name] if rate else medians[name] / medians[floor]
                 bound, limit, *unit = target.split()
-                # "<= 1 s" is a target in seconds; the others are ratios to the floor.
-                value = medians[name] if unit else ratio
+                # "<= 1 s" and "<= 20 ms" are targets in time; the others ratios to the floor.
+                value = ratio
+                if unit:
+                    value = medians[name] * (1000 if unit == ["ms"] else 1)
                 figure.update(
                     floor=floor,
                     ratio=round(ratio, 2),
@@ -658,6 +706,45 @@ def _get(client: Client, url: str) -> bytes:
     if response.streaming:
         return b"".join(response.streaming_content)
     return response.content
+
+
+def search_candidates(kind: str) -> set[str]:
+    """Queries of `kind` (SEARCHES) from the generator's vocabulary: its English words, its
+    Chinese words of two characters or more, those in traditional characters (where they
+    differ), their pinyin (toneless, a space between syllables, as typed) and the initials of
+    those of three characters or more (shorter initials are no index's business)."""
+    vocabulary = (
+        synthetic.FUNCTIONS
+        + synthetic.PROVINCES
+        + synthetic.SECTORS
+        + synthetic.FIXED_DEPARTMENTS
+        + synthetic.INSTITUTION_NAMES
+    )
+    english = {pair[0].replace("{}", "").strip() for pair in vocabulary}
+    chinese = {pair[1].replace("{}", "") for pair in vocabulary}
+    if kind == "search_english":
+        return {word for word in english if len(word) >= 3}
+    if kind == "search_chinese_two":
+        return {word for word in chinese if len(word) == 2}
+    if kind == "search_chinese":
+        return {word for word in chinese if len(word) >= 3}
+    if kind == "search_traditional":
+        to_traditional = opencc.OpenCC("s2t")
+        return {t for word in chinese if (t := to_traditional.convert(word)) != word}
+    if kind == "search_pinyin":
+        return {" ".join(lazy_pinyin(word)) for word in chinese if len(word) >= 2}
+    if kind == "search_initials":
+        return {"".join(s[0] for s in lazy_pinyin(word)) for word in chinese if len(word) >= 3}
+    raise ValueError(kind)
+
+
+def search_queries(text: str) -> None:
+    """What the search page asks the database for `text`: the count of matches, the first page
+    of them with what it shows of each, and the people matching."""
+    matches = Organization.objects.matching(text).with_labels().select_related("parent")
+    page = Paginator(matches, 50).get_page(1)
+    list(page.object_list)
+    list(Person.objects.matching(text)[:50])
 
 
 def _closest(queryset, descendants: int) -> Organization:
@@ -841,9 +928,11 @@ def _details(details: dict[str, Any]) -> str:
         f"typical unit {details['typical']['id']} ({details['typical']['descendants']} "
         "descendants)",
         f"large unit {details['large']['id']} ({details['large']['descendants']} descendants)",
-        f"searches “{details['search_english']['q']}” ({details['search_english']['matches']} "
-        f"matches) and “{details['search_chinese']['q']}” "
-        f"({details['search_chinese']['matches']})",
+        "searches "
+        + ", ".join(
+            f"“{search['q']}” ({search['matches']} matches)"
+            for search in details["searches"].values()
+        ),
         f"moved {details['move']['units']} units",
         f"read as on {details['dated']['on']} ({details['dated']['placements_in_force']} "
         "earlier placements in force in the large unit's subtree)",
