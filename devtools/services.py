@@ -18,6 +18,7 @@ from registry.models import (
     Placement,
     Succession,
 )
+from registry.names import person_pinyin_key
 from registry.services import csv_import
 
 from . import synthetic
@@ -55,7 +56,13 @@ def synthetic_registry_load(
             reforms_write(generated.reforms)
             Person.objects.bulk_create(
                 (
-                    Person(id=pk, name=person, name_zh=name_zh)
+                    # bulk_create skips save(), which writes the pinyin search key.
+                    Person(
+                        id=pk,
+                        name=person,
+                        name_zh=name_zh,
+                        pinyin_key=person_pinyin_key(name_zh, ""),
+                    )
                     for pk, person, name_zh in synthetic.people(people, seed)
                 ),
                 batch_size=2000,

@@ -51,6 +51,7 @@ from registry.database import insert_rows
 from registry.exports import organization_rows as exported_rows
 from registry.imports import ImportReport, import_organizations
 from registry.models import HISTORY_ROOTS, REGISTRY_MODELS, Organization
+from registry.names import organization_pinyin_key
 from registry.trees import nested_set_layout, tree_order
 
 # figure: (short name, what it measures, its floor)
@@ -334,6 +335,9 @@ def _table_rows(header: list[str], rows: list[list[str]]) -> tuple[list[str], li
         values["parent_id"] = values["parent"] or None
         values["kind_id"] = values["kind"]
         values["rank_id"] = values["rank"] or None
+        values["pinyin_key"] = organization_pinyin_key(
+            values["name_zh"], values["short_name_zh"], values["pinyin"]
+        )
         table_rows.append(tuple(values[field.attname] for field in fields))
     return [field.column for field in fields], table_rows
 
