@@ -399,7 +399,8 @@ class Organization(MPTTModel):
     )
     # Derived, never edited: the toneless pinyin of the Chinese names and their initials, for
     # search (registry/names.py writes it on every path that writes the names).
-    pinyin_key = models.CharField(max_length=2000, blank=True, editable=False)
+    # Unlimited: the pinyin of names at their limits is longer than the names (庄 is "zhuang").
+    pinyin_key = models.TextField(blank=True, editable=False)
     kind = models.ForeignKey(
         Kind, on_delete=models.PROTECT, related_name="organizations", verbose_name=_("kind")
     )
@@ -1013,7 +1014,7 @@ class Person(models.Model):
             "generated from the Chinese name."
         ),
     )
-    pinyin_key = models.CharField(max_length=1000, blank=True, editable=False)
+    pinyin_key = models.TextField(blank=True, editable=False)
     note = models.TextField(_("note"), blank=True)
     sources = models.ManyToManyField(
         Source, blank=True, related_name="people", verbose_name=_("sources")

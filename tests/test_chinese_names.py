@@ -188,3 +188,39 @@ def test_a_result_shows_the_name_the_query_matched_in_its_language(client, seede
     assert "<mark" not in html
     # People too.
     assert '<mark lang="zh-Latn-pinyin">wáng dōng fēng</mark>' in _page(client, "/search/?q=wdf")
+
+
+def test_the_longest_chinese_names_and_pinyin_save_and_are_found(editor_client, seeded):
+    # 庄 reads "zhuang", pinyin's longest syllable: the search key of names at their limits.
+    url = f"/admin/registry/organization/{RESEARCH}/change/"
+    response = admin_submit(
+        editor_client, url, name_zh="庄" * 300, short_name_zh="床" * 100, pinyin="x" * 500
+    )
+    assert response.status_code == 302
+    unit = Organization.objects.get(pk=RESEARCH)
+    assert unit.name_zh == "庄" * 300
+    assert len(unit.pinyin_key) > 2000
+    assert RESEARCH in _page(editor_client, "/search/?q=chuangchuang")
+    person = admin_submit(
+        editor_client,
+        "/admin/registry/person/han-dongmei/change/",
+        name_zh="庄" * 100,
+        pinyin="x" * 300,
+    )
+    assert person.status_code == 302
+    assert Person.objects.get(pk="han-dongmei").name_zh == "庄" * 100
+
+
+def test_hostile_chinese_names_are_shown_as_text(client, seeded):
+    hostile = '<script>alert("名")</script>&amp;'
+    Organization.objects.filter(pk=RESEARCH).update(name_zh=hostile, short_name_zh=hostile)
+    for url in (
+        f"/organizations/{GO}/",
+        f"/organizations/{RESEARCH}/",
+        f"/zh-hans/organizations/{RESEARCH}/",
+        f"/organizations/{GO}/chart.svg",
+        "/search/?q=Research",
+    ):
+        html = _page(client, url)
+        assert "<script>alert" not in html, url
+        assert "&lt;script&gt;alert" in html, url

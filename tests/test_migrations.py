@@ -388,3 +388,55 @@ def test_after_a_field_added_the_ordinary_way_and_a_new_table_every_trigger_is_t
     # And what is written afterwards is seen, as before the field was added.
     assert used["after"] != used["before"]
     assert used["saved_found"]
+
+
+# --- Migration 0009: a curator's Chinese translation becomes the Chinese name -----------------
+
+BEFORE_CHINESE_NAMES = """
+import django
+django.setup()
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+apps = MigrationExecutor(connection).loader.project_state(("registry", "0008_valid_time")).apps
+Organization = apps.get_model("registry", "Organization")
+OtherName = apps.get_model("registry", "OtherName")
+tree = dict(lft=1, rght=2, level=0, kind_id="internal-department")
+office = Organization.objects.create(id="office", name="Office", tree_id=1, **tree)
+dated = Organization.objects.create(id="dated", name="Dated", tree_id=2, **tree)
+OtherName.objects.create(organization=office, name="English alias", name_type="abbreviation")
+OtherName.objects.create(
+    organization=office, name="办公厅", name_type="translation", language="zh-Hans", position=1
+)
+OtherName.objects.create(
+    organization=office, name="辦公廳", name_type="translation", language="zh-Hant", position=2
+)
+OtherName.objects.create(
+    organization=dated, name="旧名", name_type="translation", language="zh", start="1990"
+)
+"""
+
+
+def test_the_chinese_names_migration_moves_an_undated_chinese_translation_and_back(new_database):
+    _manage(new_database, "migrate", "registry", "0008", "--no-input")
+    _run(new_database, "-c", BEFORE_CHINESE_NAMES)
+    _manage(new_database, "migrate", "registry", "0009", "--no-input")
+
+    def names() -> set[tuple]:
+        return set(
+            new_database.query(
+                "SELECT organization_id, name, name_type, language FROM registry_othername"
+            )
+        )
+
+    rows = dict(new_database.query("SELECT id, name_zh FROM registry_organization"))
+    assert rows == {"office": "办公厅", "dated": ""}  # a dated name is not today's
+    keys = dict(new_database.query("SELECT id, pinyin_key FROM registry_organization"))
+    assert keys["office"] == "bangongting bgt"
+    assert names() == {
+        ("office", "English alias", "abbreviation", ""),
+        ("office", "辦公廳", "translation", "zh-Hant"),  # traditional: not the simplified name
+        ("dated", "旧名", "translation", "zh"),
+    }
+    _manage(new_database, "migrate", "registry", "0008", "--no-input")
+    assert ("office", "办公厅", "translation", "zh-Hans") in names()

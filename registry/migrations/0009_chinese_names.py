@@ -50,7 +50,7 @@ def backwards(apps, schema_editor):
     OtherName = apps.get_model("registry", "OtherName")
     for organization in Organization.objects.exclude(name_zh=""):
         OtherName.objects.create(
-            organization=organization,
+            organization_id=organization.pk,
             name=organization.name_zh,
             name_type="translation",
             language="zh-Hans",
