@@ -15,6 +15,8 @@ admin.site.index_title = _("Curate the registry")
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("language/<slug:code>/", switch_language, name="switch-language"),
+    # The API's addresses name no language: its documents carry every language.
+    path("api/v1/", include("registry.api.urls")),
     *i18n_patterns(
         path("admin/", admin.site.urls),
         path("", include("registry.urls")),

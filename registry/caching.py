@@ -31,6 +31,7 @@ from pathlib import Path
 import django
 from django.conf import settings
 from django.core.cache import cache as page_cache
+from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
 from django.template.response import SimpleTemplateResponse
@@ -103,7 +104,10 @@ def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str 
     """
     exists, params = "", ()
     if subject is not None:
-        sql, params = subject.order_by().values("pk").query.sql_with_params()
+        try:
+            sql, params = subject.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # no row can match, e.g. an id beyond the column's range
+            return None
         exists = f", EXISTS ({sql})"
     version, changed, *rest = change_stamp_read(exists=exists, params=params)
     if version is None or (subject is not None and not rest[0]):

@@ -1,6 +1,7 @@
 """Settings shared by every environment. Environment-specific modules start from here."""
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,11 @@ INSTALLED_APPS = [
     "mptt",
     "import_export",
     "reversion",
+    "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's files, served from the site itself (no CDN; the CSP stays 'self').
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "registry",
     "axes",
 ]
@@ -27,6 +33,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware, as django-cors-headers requires: it answers preflights itself.
+    "corsheaders.middleware.CorsMiddleware",
     # The language of a page is its address: English unprefixed, Chinese under /zh-hans/.
     "django.middleware.locale.LocaleMiddleware",
     # A reader whose cookie or browser asks for Chinese is sent to the Chinese address.
@@ -182,3 +190,46 @@ FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 # CSV in the admin: importing needs the right to change a model, exporting the right to view it.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
+# The JSON API (registry/api/). Read-only and public: no authentication is read (reading the
+# user would read the session and make every answer private to a shared cache), JSON only.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNICODE_JSON": True,
+    "STRICT_JSON": True,
+    # Clients are told apart by REMOTE_ADDR (never a header a client writes); production
+    # counts its proxies (prod.py).
+    "NUM_PROXIES": 0,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Registry of Government Organizations API",
+    "DESCRIPTION": (
+        "Read-only access to the registry in Popolo's shapes (organizations, persons, posts, "
+        "memberships), with the registry's own fields as documented extensions."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No call to swagger.io's validator: the page reads nothing from elsewhere.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Requests a client (by address) may make to the API; a client over it gets 429.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "").strip() or "1200/minute"
+if not re.fullmatch(r"[1-9][0-9]*/(second|minute|hour|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        "API_RATE_LIMIT must be <number>/<second, minute, hour or day>, e.g. 1200/minute."
+    )
+
+# The API may be read from any web page (GET only); nothing else crosses origins.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ("ETag", "Retry-After")

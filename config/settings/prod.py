@@ -15,6 +15,7 @@ from .base import (
     MIDDLEWARE,
     PUBLIC_PAGE_CACHE_SECONDS,
     PUBLIC_PAGE_RENDER_CACHE_SECONDS,
+    REST_FRAMEWORK,
     environment_number,
 )
 
@@ -91,6 +92,8 @@ LANGUAGE_COOKIE_SECURE = True
 # How many proxies append to X-Forwarded-For in front of gunicorn: django-axes locks out a
 # username from the client's address, not the proxy's (config/security.py).
 PROXY_COUNT = environment_number("PROXY_COUNT", default=1)
+# The API's rate limit tells clients apart by the same address (config/security.py).
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": PROXY_COUNT}
 AXES_CLIENT_IP_CALLABLE = "config.security.client_ip_behind_proxy"
 
 # Static files: `collectstatic` writes compressed copies under content-hashed names, and

@@ -12,3 +12,5 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # django-axes stays enabled, as in production, so its lockout is tested. Its backend needs the
 # request: log in with client.force_login(user), or client.login(request=HttpRequest(), ...).
+# The suite makes thousands of API requests from one address; the limit's own test lowers it.
+API_RATE_LIMIT = "100000/minute"
