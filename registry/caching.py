@@ -138,7 +138,10 @@ def _seconds_left_of_day(moment: datetime.datetime) -> int:
     midnight = datetime.datetime.combine(
         moment.date() + datetime.timedelta(days=1), datetime.time.min, tzinfo=moment.tzinfo
     )
-    return int((midnight - moment).total_seconds())
+    # In UTC: a difference of two times of one zone ignores a change of its offset between them.
+    return int(
+        (midnight.astimezone(datetime.UTC) - moment.astimezone(datetime.UTC)).total_seconds()
+    )
 
 
 def registry_etag(

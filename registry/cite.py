@@ -83,9 +83,9 @@ class PageCitation:
             "Accessed %(retrieved)s. %(url)s."
         ) % (values | {"version": self.version, "changed": _date(self.changed)})
 
-    def note(self) -> str:
+    def note(self, *, other_name: bool) -> str:
         """What the BibTeX and CSL-JSON note says: the version, and the other language's name
-        where the title does not hold it."""
+        if `other_name` (where the title does not hold it)."""
         parts = []
         if self.version is not None:
             parts.append(
@@ -93,7 +93,7 @@ class PageCitation:
                 % {"version": self.version, "changed": _date(self.changed)}
             )
         _first, other = self._first_and_other()
-        if other:
+        if other and other_name:
             parts.append(
                 (_("English name: %(name)s.") if self.chinese else _("Chinese name: %(name)s."))
                 % {"name": other}
@@ -119,7 +119,7 @@ class PageCitation:
                 ("year", str(self.changed.year)),
             ]
         fields += [
-            ("note", bibtex_text(self.note())),
+            ("note", bibtex_text(self.note(other_name=False))),
             ("language", "chinese" if self.chinese else "english"),
         ]
         body = "".join(f"  {name} = {{{value}}},\n" for name, value in fields)
@@ -144,7 +144,7 @@ class PageCitation:
             item["original-title"] = other
         if self.version is not None:
             item |= {"version": str(self.version), "issued": _date_parts(self.changed)}
-        if note := self.note():
+        if note := self.note(other_name=True):
             item["note"] = note
         return [item]
 

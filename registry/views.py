@@ -215,7 +215,7 @@ class OrganizationDetailView(DetailView):
             holdings = list(post.holdings.all())
             post.holdings_shown = validtime.holdings_on(holdings, on) if on else holdings
         suffix = f"?on={on}" if on else ""
-        name, name_zh = names_on(organization, on)
+        name, name_zh = _both_names_on(organization, on)
         context.update(
             ancestors=ancestors,
             parent=parent,
@@ -256,7 +256,7 @@ class OrganizationDetailView(DetailView):
         return context
 
 
-def names_on(organization: Organization, on: On | None) -> tuple[str, str]:
+def _both_names_on(organization: Organization, on: On | None) -> tuple[str, str]:
     """`organization`'s English and Chinese names as on `on` (today's without a date)."""
     if on is None:
         return organization.name, organization.name_zh
@@ -350,7 +350,7 @@ def _organization_citation(request, pk: str) -> tuple[cite.PageCitation, str]:
     on = request.on
     if on is not None and not validtime.exists_on(organization, on):
         raise Http404(f"{organization.name} did not exist {on.phrase()}.")
-    name, name_zh = names_on(organization, on)
+    name, name_zh = _both_names_on(organization, on)
     citation = cite.page_citation(request, organization, name=name, name_zh=name_zh)
     return citation, _citation_filename(organization.pk, on)
 
