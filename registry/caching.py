@@ -19,14 +19,20 @@ A page about one record (an organization, a person, a subtree's CSV) reads wheth
 exists in the same query as the stamp: a missing one gets no ETag, so a stale If-None-Match
 can never turn its 404 into a 304. Public pages answer GET, HEAD (headers only) and OPTIONS;
 any other method gets 405.
+
+A page that names the day it is served (a citation's retrieval date, registry/cite.py) is
+`daily`: the day (in TIME_ZONE) is part of its ETag, so of the render cache's key, and a CDN
+may keep it no later than midnight; so no cache ever serves it on another day than it names.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Callable
 from functools import cache, wraps
 from pathlib import Path
+from typing import NamedTuple
 
 import django
 from django.conf import settings
@@ -35,7 +41,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
 from django.template.response import SimpleTemplateResponse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import has_vary_header, patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import condition
@@ -95,12 +101,60 @@ def code_fingerprint() -> str:
     return _hash_code() if settings.DEBUG else _deployed_code()
 
 
-def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str | None:
-    """The ETag of every public response: one single-row read.
+class Stamp(NamedTuple):
+    """The registry's version (the change stamp's count of writes) and when it last changed."""
+
+    version: int
+    changed: datetime.datetime
+
+    @classmethod
+    def read(cls, version: int, changed: datetime.datetime | str) -> Stamp:
+        # A raw read gives SQLite's text (UTC, as its triggers and Django write it).
+        if isinstance(changed, str):
+            changed = datetime.datetime.fromisoformat(changed)
+        if timezone.is_naive(changed):
+            changed = timezone.make_aware(changed, datetime.UTC)
+        return cls(version, changed)
+
+
+def registry_stamp(request: HttpRequest) -> Stamp | None:
+    """The registry's version as this request saw it: the one `registry_etag` read for a
+    public page (no further query), or read now. None while the stamp row is missing."""
+    if not hasattr(request, "registry_stamp"):
+        version, changed, *_ = change_stamp_read()
+        request.registry_stamp = None if version is None else Stamp.read(version, changed)
+    return request.registry_stamp
+
+
+def served_at(request: HttpRequest) -> datetime.datetime:
+    """When `request` is answered, in the registry's time zone, taken once: the day a page
+    names, its ETag and how long a CDN may keep it all come from this one moment, so they
+    agree even for a request that runs across midnight."""
+    if not hasattr(request, "registry_served_at"):
+        request.registry_served_at = timezone.localtime()
+    return request.registry_served_at
+
+
+def _seconds_left_of_day(moment: datetime.datetime) -> int:
+    midnight = datetime.datetime.combine(
+        moment.date() + datetime.timedelta(days=1), datetime.time.min, tzinfo=moment.tzinfo
+    )
+    # In UTC: a difference of two times of one zone ignores a change of its offset between them.
+    return int(
+        (midnight.astimezone(datetime.UTC) - moment.astimezone(datetime.UTC)).total_seconds()
+    )
+
+
+def registry_etag(
+    request: HttpRequest, subject: QuerySet | None = None, *, day: datetime.date | None = None
+) -> str | None:
+    """The ETag of every public response: one single-row read (kept on the request as its
+    `registry_stamp`).
 
     None (no validator, the page is rendered in full) if the stamp row is missing, as it is
     after a test flush until the next write recreates it, or if `subject`, the record the page
     is about, is not there (the page is a 404, which no If-None-Match may turn into a 304).
+    `day`: the day the page names, for a page that names one (`public_page`'s `daily`).
     """
     exists, params = "", ()
     if subject is not None:
@@ -110,6 +164,7 @@ def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str 
             return None
         exists = f", EXISTS ({sql})"
     version, changed, *rest = change_stamp_read(exists=exists, params=params)
+    request.registry_stamp = None if version is None else Stamp.read(version, changed)
     if version is None or (subject is not None and not rest[0]):
         return None
     # The time tells a recreated stamp (counting from 1 again) from the earlier one. The
@@ -117,7 +172,7 @@ def registry_etag(request: HttpRequest, subject: QuerySet | None = None) -> str 
     # pages, and an If-None-Match of the one must never be answered 304 for the other.
     language = translation.get_language()
     token = hashlib.sha256(
-        f"{version}|{changed}|{language}|{code_fingerprint()}".encode()
+        f"{version}|{changed}|{language}|{code_fingerprint()}|{day or ''}".encode()
     ).hexdigest()
     # Weak: the same state always gives equivalent pages, not necessarily the same bytes (rows
     # with equal sort keys may come back in another order).
@@ -137,14 +192,15 @@ def _personal(request: HttpRequest, response: HttpResponseBase) -> bool:
     )
 
 
-def _etag_once(subject: Subject | None) -> Callable[..., str | None]:
-    """`registry_etag` for a page about `subject`, read once per request: the conditional
-    check and the render cache both need it."""
+def _etag_once(subject: Subject | None, daily: bool) -> Callable[..., str | None]:
+    """`registry_etag` for a page about `subject` (naming the day it is served if `daily`),
+    read once per request: the conditional check and the render cache both need it."""
 
     def etag(request: HttpRequest, *args, **kwargs) -> str | None:
         if not hasattr(request, "registry_etag"):
             record = subject(request, *args, **kwargs) if subject else None
-            request.registry_etag = registry_etag(request, record)
+            day = served_at(request).date() if daily else None
+            request.registry_etag = registry_etag(request, record, day=day)
         return request.registry_etag
 
     return etag
@@ -210,16 +266,17 @@ def _without_body(response: HttpResponseBase) -> HttpResponseBase:
 
 
 def public_page(
-    view: Callable[..., HttpResponseBase], *, subject: Subject | None = None
+    view: Callable[..., HttpResponseBase], *, subject: Subject | None = None, daily: bool = False
 ) -> Callable[..., HttpResponseBase]:
     """Serve `view` with the registry's ETag (304 when it still matches, before the view runs),
     from the server's render cache while the registry is unchanged, and with a Cache-Control
     that lets a CDN hold it for `PUBLIC_PAGE_CACHE_SECONDS`.
 
     `subject` gives the record the page is about, if any: while it is missing the page has no
-    ETag, so its 404 is never answered with a 304.
+    ETag, so its 404 is never answered with a 304. `daily`: the page names the day it is
+    served (`served_at`); its ETag changes at midnight and a CDN keeps it until then at most.
     """
-    conditional = condition(etag_func=_etag_once(subject))(_rendered(view))
+    conditional = condition(etag_func=_etag_once(subject, daily))(_rendered(view))
 
     # No CSRF check: the page changes nothing whatever the method, and every method but GET,
     # HEAD and OPTIONS is answered 405 (rather than the CSRF failure's 403).
@@ -238,12 +295,10 @@ def public_page(
         if _personal(request, response):
             patch_cache_control(response, private=True)
         else:
-            patch_cache_control(
-                response,
-                public=True,
-                max_age=0,
-                s_maxage=settings.PUBLIC_PAGE_CACHE_SECONDS,
-            )
+            seconds = settings.PUBLIC_PAGE_CACHE_SECONDS
+            if daily:
+                seconds = min(seconds, _seconds_left_of_day(served_at(request)))
+            patch_cache_control(response, public=True, max_age=0, s_maxage=seconds)
         return response
 
     return wrapped

@@ -8,9 +8,10 @@ app_name = "registry"
 
 # Every page here is public and the same for everyone: each is served with the registry's ETag
 # and may be held briefly by a CDN (caching.py). A page about one record names it (`subject`),
-# so that a stale ETag never answers for a record that is gone.
-def _page(route: str, view, name: str, subject=None):
-    return path(route, public_page(views.dated(view), subject=subject), name=name)
+# so that a stale ETag never answers for a record that is gone. A page that names the day it
+# is served (a citation's retrieval date) is `daily`.
+def _page(route: str, view, name: str, subject=None, *, daily: bool = False):
+    return path(route, public_page(views.dated(view), subject=subject, daily=daily), name=name)
 
 
 urlpatterns = [
@@ -20,6 +21,21 @@ urlpatterns = [
         views.OrganizationDetailView.as_view(),
         "organization",
         views.organization_in_url,
+        daily=True,
+    ),
+    _page(
+        "organizations/<slug:pk>/cite.bib",
+        views.organization_cite_bib,
+        "organization-cite-bib",
+        views.organization_in_url,
+        daily=True,
+    ),
+    _page(
+        "organizations/<slug:pk>/cite.json",
+        views.organization_cite_json,
+        "organization-cite-json",
+        views.organization_in_url,
+        daily=True,
     ),
     _page(
         "organizations/<slug:pk>/chart.svg",
@@ -27,7 +43,27 @@ urlpatterns = [
         "organization-chart",
         views.organization_in_url,
     ),
-    _page("people/<slug:pk>/", views.PersonDetailView.as_view(), "person", views.person_in_url),
+    _page(
+        "people/<slug:pk>/",
+        views.PersonDetailView.as_view(),
+        "person",
+        views.person_in_url,
+        daily=True,
+    ),
+    _page(
+        "people/<slug:pk>/cite.bib",
+        views.person_cite_bib,
+        "person-cite-bib",
+        views.person_in_url,
+        daily=True,
+    ),
+    _page(
+        "people/<slug:pk>/cite.json",
+        views.person_cite_json,
+        "person-cite-json",
+        views.person_in_url,
+        daily=True,
+    ),
     _page("search/", views.search, "search"),
     _page("changes/", views.compare, "changes"),
     _page("changes.csv", views.changes_csv, "changes-csv", views.subtree_root),

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
-from . import changes, validtime
+from . import changes, cite, validtime
 from .charts import organization_chart
 from .csvcodec import csv_lines
 from .dates import On
@@ -215,11 +215,11 @@ class OrganizationDetailView(DetailView):
             holdings = list(post.holdings.all())
             post.holdings_shown = validtime.holdings_on(holdings, on) if on else holdings
         suffix = f"?on={on}" if on else ""
-        name_zh = validtime.name_on(organization, on, chinese=True) if on else organization.name_zh
+        name, name_zh = _both_names_on(organization, on)
         context.update(
             ancestors=ancestors,
             parent=parent,
-            name=validtime.name_on(organization, on) if on else organization.name,
+            name=name,
             name_zh=name_zh,
             # The pinyin shown is today's name's: a former Chinese name's would be generated.
             pinyin=organization.pinyin_shown if name_zh == organization.name_zh else "",
@@ -240,6 +240,7 @@ class OrganizationDetailView(DetailView):
             predecessors=[link for link in links if link.successor_id == organization.pk],
             successors=[link for link in links if link.predecessor_id == organization.pk],
             citations=organization.citations.select_related("source"),
+            cite_this=cite.page_citation(self.request, organization, name=name, name_zh=name_zh),
             timeline=validtime.timeline(organization),
             # Built with ElementTree from the rows above, so every name is escaped.
             chart=mark_safe(
@@ -253,6 +254,13 @@ class OrganizationDetailView(DetailView):
             else "",
         )
         return context
+
+
+def _both_names_on(organization: Organization, on: On | None) -> tuple[str, str]:
+    """`organization`'s English and Chinese names as on `on` (today's without a date)."""
+    if on is None:
+        return organization.name, organization.name_zh
+    return validtime.name_on(organization, on), validtime.name_on(organization, on, chinese=True)
 
 
 def _outline_rows(queryset: QuerySet) -> QuerySet:
@@ -329,7 +337,47 @@ class PersonDetailView(DetailView):
         )
         on = self.request.on
         context["holdings"] = validtime.holdings_on(holdings, on) if on else holdings
+        context["cite_this"] = cite.page_citation(self.request, self.object)
         return context
+
+
+# "Cite this page" as files for citation managers: the organization or person page's citation
+# (as on `?on=`, like the page), in the language of the address.
+
+
+def _organization_citation(request, pk: str) -> tuple[cite.PageCitation, str]:
+    organization = get_object_or_404(Organization, pk=pk)
+    on = request.on
+    if on is not None and not validtime.exists_on(organization, on):
+        raise Http404(f"{organization.name} did not exist {on.phrase()}.")
+    name, name_zh = _both_names_on(organization, on)
+    citation = cite.page_citation(request, organization, name=name, name_zh=name_zh)
+    return citation, _citation_filename(organization.pk, on)
+
+
+def _person_citation(request, pk: str) -> tuple[cite.PageCitation, str]:
+    person = get_object_or_404(Person, pk=pk)
+    return cite.page_citation(request, person), _citation_filename(person.pk, request.on)
+
+
+def _citation_filename(pk: str, on: On | None) -> str:
+    return f"{pk}-{on}" if on else pk
+
+
+def organization_cite_bib(request, pk: str):
+    return cite.bibtex_response(*_organization_citation(request, pk))
+
+
+def organization_cite_json(request, pk: str):
+    return cite.csl_json_response(*_organization_citation(request, pk))
+
+
+def person_cite_bib(request, pk: str):
+    return cite.bibtex_response(*_person_citation(request, pk))
+
+
+def person_cite_json(request, pk: str):
+    return cite.csl_json_response(*_person_citation(request, pk))
 
 
 def _clean_query(raw: str) -> str:
