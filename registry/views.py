@@ -29,6 +29,7 @@ from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
 from . import changes, cite, validtime
+from .api import linked
 from .charts import organization_chart
 from .csvcodec import csv_lines
 from .dates import On
@@ -241,6 +242,23 @@ class OrganizationDetailView(DetailView):
             successors=[link for link in links if link.predecessor_id == organization.pk],
             citations=organization.citations.select_related("source"),
             cite_this=cite.page_citation(self.request, organization, name=name, name_zh=name_zh),
+            # The record as it is (the page's permanent address), whatever the page's date.
+            linked_data=linked.script_block(
+                linked.organization_document(
+                    self.request,
+                    organization,
+                    predecessors=[
+                        link.predecessor_id
+                        for link in links
+                        if link.successor_id == organization.pk
+                    ],
+                    successors=[
+                        link.successor_id
+                        for link in links
+                        if link.predecessor_id == organization.pk
+                    ],
+                )
+            ),
             timeline=validtime.timeline(organization),
             # Built with ElementTree from the rows above, so every name is escaped.
             chart=mark_safe(
@@ -338,6 +356,9 @@ class PersonDetailView(DetailView):
         on = self.request.on
         context["holdings"] = validtime.holdings_on(holdings, on) if on else holdings
         context["cite_this"] = cite.page_citation(self.request, self.object)
+        context["linked_data"] = linked.script_block(
+            linked.person_document(self.request, self.object)
+        )
         return context
 
 

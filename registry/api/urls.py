@@ -23,7 +23,20 @@ urlpatterns = [
         api_endpoint(views.OrganizationSubtree.as_view(), subject=_organization),
         name="organization-subtree",
     ),
+    path(
+        "organizations/<slug:pk>.jsonld",
+        api_endpoint(views.organization_linked_data, subject=_organization),
+        name="organization-linked-data",
+    ),
     path("persons/", api_endpoint(views.PersonList.as_view()), name="persons"),
+    path(
+        "persons/<slug:pk>.jsonld",
+        api_endpoint(
+            views.person_linked_data,
+            subject=lambda request, pk: views.Person.objects.filter(pk=pk),
+        ),
+        name="person-linked-data",
+    ),
     path(
         "persons/<slug:pk>/",
         api_endpoint(

@@ -17,6 +17,7 @@ from django.db.models import Prefetch, Q
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
+from rest_framework.request import Request as DRFRequest
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from reversion.models import Version
@@ -25,6 +26,7 @@ from .. import validtime
 from ..caching import public_page
 from ..models import Citation, Holding, Kind, Organization, Person, Post, Rank, Succession
 from ..views import _clean_query
+from . import linked
 from .pagination import (
     MAX_LIMIT,
     IdCursorPagination,
@@ -52,6 +54,10 @@ def documented(serializer, parameters=(), *, record: bool = False):
     if record:
         responses[404] = NotFoundSerializer
     return extend_schema(parameters=list(parameters), responses=responses)
+
+
+LINKED_DATA = "application/ld+json"
+UNICODE = {"ensure_ascii": False}
 
 
 class ClientRateThrottle(SimpleRateThrottle):
@@ -94,8 +100,50 @@ def api_endpoint(view: Callable, *, subject=None) -> Callable:
     return limited
 
 
-def not_found(request, *args, **kwargs) -> JsonResponse:
-    return JsonResponse({"detail": "No such address in this API."}, status=404)
+def organization_linked_data(request, pk: str) -> JsonResponse:
+    """The organization as JSON-LD (api.linked)."""
+    if refused := _refused_parameters(request):
+        return refused
+    organization = _organizations().filter(pk=pk).first()
+    if organization is None:
+        return not_found(request, message=f"No organization has the id {pk!r}.")
+    document = linked.organization_document(
+        request,
+        organization,
+        predecessors=[link.predecessor_id for link in organization.predecessor_links.all()],
+        successors=[link.successor_id for link in organization.successor_links.all()],
+        identifiers=_identifiers_of(organization),
+    )
+    return JsonResponse(document, content_type=LINKED_DATA, json_dumps_params=UNICODE)
+
+
+def person_linked_data(request, pk: str) -> JsonResponse:
+    """The person as JSON-LD (api.linked)."""
+    if refused := _refused_parameters(request):
+        return refused
+    person = Person.objects.filter(pk=pk).first()
+    if person is None:
+        return not_found(request, message=f"No person has the id {pk!r}.")
+    document = linked.person_document(request, person, identifiers=_identifiers_of(person))
+    return JsonResponse(document, content_type=LINKED_DATA, json_dumps_params=UNICODE)
+
+
+def _refused_parameters(request) -> JsonResponse | None:
+    """A JSON-LD document takes no parameter: the 400 of any given, as the API's views give."""
+    try:
+        Parameters(DRFRequest(request), ())
+    except BadParameter as error:
+        return JsonResponse(error.detail, status=error.status_code)
+    return None
+
+
+def _identifiers_of(record) -> list:
+    related = getattr(record, "identifiers", None)
+    return list(related.all()) if related is not None else []
+
+
+def not_found(request, *args, message: str = "No such address in this API.", **kwargs):
+    return JsonResponse({"detail": message}, status=404)
 
 
 def _organizations():
