@@ -1,0 +1,232 @@
+"""External identifiers (Wikidata, the unified social credit code, free schemes): refused with a
+message naming what is wrong, never normalised; edited in the admin, exchanged in CSV, shown on
+the pages, kept by history."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from registry.identifiers import identifier_problem, scheme_problem, uscc_check_character
+from registry.models import Identifier, Organization, Person
+
+from .conftest import admin_form_data
+
+CHANGELIST = "/admin/registry/organization/"
+UNIT = "cppcc-go-research-office"
+PERSON = "wang-dongfeng"
+# The worked example of GB 32100-2015 (its text computes the check character of
+# 91350100M000100Y4Z as 3, so that code is refused and this one is valid). No claim that it
+# belongs to any body.
+STANDARD_EXAMPLE = "91350100M000100Y43"
+# Built here from the algorithm: a made-up first 17 characters and their check character.
+COMPUTED = "12100000MB0000000" + uscc_check_character("12100000MB0000000")
+
+
+# --- The schemes' rules ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("qid", ["Q1", "Q42", "Q1234567890"])
+def test_a_q_number_is_q_then_digits(qid):
+    assert identifier_problem("wikidata", qid) is None
+
+
+@pytest.mark.parametrize("qid", ["q42", "Q042", "Q", "42", "Q4 2", "Q0", "P31", "Q42a"])
+def test_a_malformed_q_number_is_refused_saying_what_to_type(qid):
+    problem = identifier_problem("wikidata", qid)
+    assert problem is not None
+    assert "Q followed by digits without leading zero" in problem
+    assert f"“{qid}”" in problem
+
+
+def test_the_standards_example_has_the_check_character_it_computes():
+    assert uscc_check_character(STANDARD_EXAMPLE[:17]) == "3"
+    assert identifier_problem("uscc", STANDARD_EXAMPLE) is None
+
+
+def test_the_standards_counter_example_is_refused_naming_the_right_check_character():
+    problem = identifier_problem("uscc", "91350100M000100Y4Z")
+    assert "should be 3" in problem
+    assert "not Z" in problem
+
+
+def test_a_code_computed_from_the_algorithm_is_accepted():
+    assert len(COMPUTED) == 18
+    assert identifier_problem("uscc", COMPUTED) is None
+
+
+def test_a_check_value_of_31_is_written_as_0():
+    # Find a first 17 whose weighted sum is a multiple of 31: its check character is "0".
+    first = next(
+        f"9111000000000{n:04d}"
+        for n in range(10_000)
+        if sum(
+            "0123456789ABCDEFGHJKLMNPQRTUWXY".index(c) * w
+            for c, w in zip(
+                f"9111000000000{n:04d}",
+                (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28),
+                strict=True,
+            )
+        )
+        % 31
+        == 0
+    )
+    assert uscc_check_character(first) == "0"
+    assert identifier_problem("uscc", first + "0") is None
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("91350100M000100Y4", "has 17"),
+        ("91350100M000100Y433", "has 19"),
+        ("91350100m000100Y43", "“m”"),  # lowercase: refused, not uppercased
+        ("91350100M000100I43", "“I”"),  # I, O, S, V, Z are not in the alphabet
+        ("91350100M00010 Y43", "“ ”"),
+    ],
+)
+def test_a_malformed_credit_code_is_refused_saying_what_is_wrong(code, said):
+    problem = identifier_problem("uscc", code)
+    assert problem is not None
+    assert said in problem
+
+
+@pytest.mark.parametrize("value", [" Q42", "Q42 ", "\tQ42"])
+def test_spaces_around_an_identifier_are_refused_not_trimmed(value):
+    assert "spaces" in identifier_problem("wikidata", value)
+
+
+def test_a_free_scheme_takes_any_text_without_spaces_around_it():
+    assert identifier_problem("isni", "0000 0001 2103 2683") is None
+    assert identifier_problem("gov-cn-site", "https://www.cppcc.gov.cn/") is None
+    assert identifier_problem("isni", " 0000") is not None
+
+
+@pytest.mark.parametrize("scheme", ["wikidata", "uscc", "isni", "gov-cn-site"])
+def test_a_scheme_is_a_short_lowercase_token(scheme):
+    assert scheme_problem(scheme) is None
+
+
+@pytest.mark.parametrize("scheme", ["Wikidata", "gov cn", "-isni", "isni-", "a--b", "x" * 31, ""])
+def test_other_scheme_names_are_refused(scheme):
+    assert "short lowercase name" in scheme_problem(scheme)
+
+
+# --- The database's rules --------------------------------------------------------------------
+
+
+def test_one_identifier_cannot_belong_to_two_organizations(seeded):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Identifier.objects.create(
+            organization_id="npcsc-general-office", scheme="wikidata", identifier="Q42"
+        )
+
+
+def test_one_identifier_cannot_belong_to_an_organization_and_a_person(seeded):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Identifier.objects.create(person_id=PERSON, scheme="wikidata", identifier="Q42")
+
+
+@pytest.mark.parametrize("owners", [{}, {"organization_id": UNIT, "person_id": PERSON}])
+def test_an_identifier_has_exactly_one_owner(seeded, owners):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Identifier.objects.create(scheme="wikidata", identifier="Q42", **owners)
+
+
+def test_clean_names_the_record_that_already_has_the_identifier(seeded):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    duplicate = Identifier(person_id=PERSON, scheme="wikidata", identifier="Q42")
+    with pytest.raises(ValidationError) as error:
+        duplicate.full_clean()
+    (message,) = error.value.message_dict["identifier"]
+    assert "already belongs to organization “Research Office”" in message
+
+
+def test_deleting_the_owner_deletes_its_identifiers(seeded, make_org):
+    unit = make_org()
+    Identifier.objects.create(organization=unit, scheme="isni", identifier="0000")
+    Organization.objects.filter(pk=unit.pk).delete()
+    assert not Identifier.objects.exists()
+
+
+# --- The admin --------------------------------------------------------------------------------
+
+
+def _submit_identifier(client, url: str, scheme: str, identifier: str):
+    page = client.get(url)
+    assert page.status_code == 200
+    data = admin_form_data(page)
+    count = int(data["identifiers-TOTAL_FORMS"])
+    data |= {
+        "identifiers-TOTAL_FORMS": str(count + 1),
+        f"identifiers-{count}-scheme": scheme,
+        f"identifiers-{count}-identifier": identifier,
+    }
+    return client.post(url, data)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "value"), [("wikidata", "Q42"), ("uscc", STANDARD_EXAMPLE), ("isni", "0000 0001")]
+)
+def test_an_organizations_identifier_is_added_in_the_admin(editor_client, seeded, scheme, value):
+    response = _submit_identifier(editor_client, f"{CHANGELIST}{UNIT}/change/", scheme, value)
+    assert response.status_code == 302
+    assert list(Organization.objects.get(pk=UNIT).identifiers.values_list()) == [
+        (Identifier.objects.get().pk, UNIT, None, scheme, value)
+    ]
+
+
+def test_a_persons_identifier_is_added_in_the_admin(editor_client, seeded):
+    url = f"/admin/registry/person/{PERSON}/change/"
+    response = _submit_identifier(editor_client, url, "wikidata", "Q42")
+    assert response.status_code == 302
+    assert list(Person.objects.get(pk=PERSON).identifiers.values_list("scheme", "identifier")) == [
+        ("wikidata", "Q42")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "value", "said"),
+    [
+        ("wikidata", "q42", "Q followed by digits without leading zero"),
+        ("wikidata", " Q42", "spaces"),
+        ("uscc", "91350100M000100Y4Z", "should be 3"),
+        ("uscc", "91350100m000100Y43", "the capital letters"),
+        ("Wikidata", "Q42", "short lowercase name"),
+    ],
+)
+def test_a_bad_identifier_shows_its_message_and_saves_nothing(
+    editor_client, seeded, scheme, value, said
+):
+    name = Organization.objects.get(pk=UNIT).name
+    page = editor_client.get(f"{CHANGELIST}{UNIT}/change/")
+    data = admin_form_data(page) | {
+        "name": "Renamed with a bad identifier",
+        "identifiers-TOTAL_FORMS": "1",
+        "identifiers-0-scheme": scheme,
+        "identifiers-0-identifier": value,
+    }
+    response = editor_client.post(f"{CHANGELIST}{UNIT}/change/", data)
+    assert response.status_code == 200
+    assert said in response.content.decode()
+    assert not Identifier.objects.exists()
+    assert Organization.objects.get(pk=UNIT).name == name
+
+
+def test_a_bad_identifier_of_a_person_shows_its_message(editor_client, seeded):
+    url = f"/admin/registry/person/{PERSON}/change/"
+    response = _submit_identifier(editor_client, url, "uscc", "91350100M000100Y4Z")
+    assert response.status_code == 200
+    assert "should be 3" in response.content.decode()
+    assert not Identifier.objects.exists()
+
+
+def test_the_admin_refuses_an_identifier_another_record_has(editor_client, seeded):
+    Identifier.objects.create(person_id=PERSON, scheme="wikidata", identifier="Q42")
+    response = _submit_identifier(editor_client, f"{CHANGELIST}{UNIT}/change/", "wikidata", "Q42")
+    assert response.status_code == 200
+    assert "already belongs to person" in response.content.decode()
+    assert Identifier.objects.get().person_id == PERSON
