@@ -4,14 +4,20 @@ the pages, kept by history."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
+from reversion.models import Revision
 
 from registry.identifiers import identifier_problem, scheme_problem, uscc_check_character
+from registry.imports import import_organizations
 from registry.models import Identifier, Organization, Person
 
 from .conftest import admin_form_data
+from .csvtools import export_text, parse, write
 
 CHANGELIST = "/admin/registry/organization/"
 UNIT = "cppcc-go-research-office"
@@ -230,3 +236,148 @@ def test_the_admin_refuses_an_identifier_another_record_has(editor_client, seede
     assert response.status_code == 200
     assert "already belongs to person" in response.content.decode()
     assert Identifier.objects.get().person_id == PERSON
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _import(tmp_path, rows, dataset="organizations", name="identifiers.csv"):
+    path = tmp_path / name
+    path.write_bytes(write(rows))
+    call_command("import_registry", dataset, str(path), verbosity=0)
+
+
+def _with_identifiers(rows, pk: str, items: list[dict]) -> list[dict]:
+    for row in rows:
+        if row["id"] == pk:
+            row["identifiers"] = json.dumps(items, ensure_ascii=False)
+    return rows
+
+
+def _identifiers() -> list[tuple]:
+    return list(
+        Identifier.objects.order_by("scheme", "identifier").values_list(
+            "organization", "person", "scheme", "identifier"
+        )
+    )
+
+
+def test_an_organizations_file_brings_identifiers_in_and_out_unchanged(seeded, tmp_path):
+    items = [
+        {"scheme": "wikidata", "identifier": "Q42"},
+        {"scheme": "uscc", "identifier": STANDARD_EXAMPLE},
+        {"scheme": "gov-cn-site", "identifier": "https://www.cppcc.gov.cn/"},
+    ]
+    _import(tmp_path, _with_identifiers(parse(export_text()), UNIT, items))
+    assert _identifiers() == [
+        (UNIT, None, "gov-cn-site", "https://www.cppcc.gov.cn/"),
+        (UNIT, None, "uscc", STANDARD_EXAMPLE),
+        (UNIT, None, "wikidata", "Q42"),
+    ]
+    exported = export_text()
+    (row,) = [row for row in parse(exported) if row["id"] == UNIT]
+    assert json.loads(row["identifiers"]) == sorted(
+        items, key=lambda i: (i["scheme"], i["identifier"])
+    )
+
+    before, revisions = _identifiers(), Revision.objects.count()
+    report = import_organizations(exported.encode())
+    assert report.applied
+    assert {o.action for o in report.outcomes} == {"unchanged"}
+    assert _identifiers() == before
+    assert export_text() == exported
+    assert Revision.objects.count() == revisions
+
+
+def test_an_organizations_file_replaces_and_removes_identifiers(seeded, tmp_path):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q1")
+    rows = _with_identifiers(parse(export_text()), UNIT, [{"scheme": "isni", "identifier": "1"}])
+    _import(tmp_path, rows)
+    assert _identifiers() == [(UNIT, None, "isni", "1")]
+    _import(tmp_path, _with_identifiers(parse(export_text()), UNIT, []))
+    assert _identifiers() == []
+
+
+def test_a_file_without_the_identifiers_column_keeps_them(seeded, tmp_path):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q1")
+    rows = parse(export_text())
+    for row in rows:
+        del row["identifiers"]
+        if row["id"] == UNIT:
+            row["name"] = "Research Office (renamed)"
+    _import(tmp_path, rows)
+    assert Organization.objects.get(pk=UNIT).name == "Research Office (renamed)"
+    assert _identifiers() == [(UNIT, None, "wikidata", "Q1")]
+
+
+def test_a_file_may_move_an_identifier_from_one_organization_to_another(seeded, tmp_path):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q1")
+    rows = _with_identifiers(parse(export_text()), UNIT, [])
+    rows = _with_identifiers(
+        rows, "npcsc-general-office", [{"scheme": "wikidata", "identifier": "Q1"}]
+    )
+    _import(tmp_path, rows)
+    assert _identifiers() == [("npcsc-general-office", None, "wikidata", "Q1")]
+
+
+def _line_of(rows, pk: str) -> int:
+    return 2 + [row["id"] for row in rows].index(pk)
+
+
+@pytest.mark.parametrize(
+    ("items", "said"),
+    [
+        ([{"scheme": "wikidata", "identifier": "q42"}], "item 1: A Q-number must be Q followed"),
+        (
+            [{"scheme": "uscc", "identifier": "91350100M000100Y4Z"}],
+            "item 1: The check character (the 18th) should be 3",
+        ),
+        ([{"scheme": "wikidata", "identifier": "Q42 "}], "spaces"),
+        ([{"scheme": "Wikidata", "identifier": "Q42"}], "short lowercase name"),
+        ([{"scheme": "wikidata"}], "“identifier” is required"),
+        (
+            [{"scheme": "isni", "identifier": "1"}, {"scheme": "isni", "identifier": "1"}],
+            "listed twice",
+        ),
+    ],
+)
+def test_a_bad_identifier_in_a_file_is_refused_with_line_and_column_and_nothing_is_written(
+    seeded, tmp_path, capsys, items, said
+):
+    rows = parse(export_text())
+    for row in rows:
+        row["name"] += " (renamed)"
+    rows = _with_identifiers(rows, UNIT, items)
+    before = export_text()
+    with pytest.raises(CommandError, match="nothing was written"):
+        _import(tmp_path, rows)
+    errors = capsys.readouterr().err
+    assert f"line {_line_of(rows, UNIT)}, column identifiers: " in errors
+    assert said in errors
+    assert export_text() == before
+    assert not Identifier.objects.exists()
+
+
+def test_an_identifier_another_record_holds_is_refused_naming_it(seeded, tmp_path, capsys):
+    Identifier.objects.create(person_id=PERSON, scheme="wikidata", identifier="Q42")
+    rows = _with_identifiers(
+        parse(export_text()), UNIT, [{"scheme": "wikidata", "identifier": "Q42"}]
+    )
+    with pytest.raises(CommandError, match="nothing was written"):
+        _import(tmp_path, rows)
+    errors = capsys.readouterr().err
+    assert (
+        f"line {_line_of(rows, UNIT)}, column identifiers: wikidata Q42 belongs to person "
+        f"“{PERSON}” in the registry"
+    ) in errors
+    assert _identifiers() == [(None, PERSON, "wikidata", "Q42")]
+
+
+def test_two_rows_of_a_file_cannot_share_an_identifier(seeded, tmp_path, capsys):
+    item = [{"scheme": "wikidata", "identifier": "Q42"}]
+    rows = _with_identifiers(parse(export_text()), UNIT, item)
+    rows = _with_identifiers(rows, "npcsc-general-office", item)
+    with pytest.raises(CommandError, match="nothing was written"):
+        _import(tmp_path, rows)
+    assert "is also given to organization" in capsys.readouterr().err
+    assert not Identifier.objects.exists()
