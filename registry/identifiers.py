@@ -103,3 +103,13 @@ def identifier_problem(scheme: str, value: str) -> str | None:
 def wikidata_url(qid: str) -> str:
     """The address of a Wikidata item (only for a valid Q-number)."""
     return f"https://www.wikidata.org/wiki/{qid}"
+
+
+def searched_scheme(text: str) -> str | None:
+    """The scheme a search text is a well-formed identifier of (a Q-number, a unified social
+    credit code), for finding a record by it; None for any other text."""
+    if QID.fullmatch(text):
+        return WIKIDATA
+    if len(text) == USCC_LENGTH and uscc_problem(text) is None:
+        return USCC
+    return None

@@ -21,10 +21,10 @@ from .identifiers import (
     IDENTIFIER_MAX,
     SCHEME_LABELS,
     SCHEME_MAX,
-    USCC,
     WIKIDATA,
     identifier_problem,
     scheme_problem,
+    searched_scheme,
     wikidata_url,
 )
 from .names import organization_pinyin_key, person_pinyin_key, pinyin_of
@@ -336,7 +336,8 @@ class OrganizationQuerySet(TreeQuerySet):
         name, the Chinese name or short form, or any other name; or that contain its simplified
         form, when `text` has traditional characters (全國政協 finds 全国政协); or whose pinyin
         key contains `text` folded as pinyin, when it can be pinyin ("Quánguó zhengxie",
-        "qgzx"; registry/names.py)."""
+        "qgzx"; registry/names.py); or that has `text` as its Q-number or unified social
+        credit code."""
         # A union of id sets, each found through its table's search indexes (search.py),
         # rather than one OR: PostgreSQL cannot answer an OR whose other side is a subquery
         # from indexes, and scans every organization for it.
@@ -358,6 +359,14 @@ class OrganizationQuerySet(TreeQuerySet):
                 Organization.objects.filter(search_matching(table, ("pinyin_key",), texts.pinyin))
                 .order_by()
                 .values("pk")
+            )
+        if scheme := searched_scheme(text):  # Q42, a credit code: found exactly, by its index
+            branches.append(
+                Identifier.objects.filter(
+                    scheme=scheme, identifier=text, organization__isnull=False
+                )
+                .order_by()
+                .values("organization")
             )
         return self.filter(pk__in=branches[0].union(*branches[1:]))
 
@@ -1255,10 +1264,6 @@ class Identifier(models.Model):
         if self.scheme == WIKIDATA and identifier_problem(WIKIDATA, self.identifier) is None:
             return wikidata_url(self.identifier)
         return ""
-
-    @property
-    def is_uscc(self) -> bool:
-        return self.scheme == USCC
 
     def clean(self) -> None:
         if not self.scheme or not self.identifier or scheme_problem(self.scheme):

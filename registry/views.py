@@ -318,7 +318,7 @@ def organization_chart_svg(request, pk):
 
 
 class PersonDetailView(DetailView):
-    queryset = Person.objects.prefetch_related("sources")
+    queryset = Person.objects.prefetch_related("sources", "identifiers")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

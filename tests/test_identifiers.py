@@ -10,13 +10,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
-from reversion.models import Revision
+from reversion.models import Revision, Version
 
+from registry.history import history_record
 from registry.identifiers import identifier_problem, scheme_problem, uscc_check_character
 from registry.imports import import_organizations
 from registry.models import Identifier, Organization, Person
 
-from .conftest import admin_form_data
+from .conftest import admin_form_data, admin_submit
 from .csvtools import export_text, parse, write
 
 CHANGELIST = "/admin/registry/organization/"
@@ -381,3 +382,105 @@ def test_two_rows_of_a_file_cannot_share_an_identifier(seeded, tmp_path, capsys)
         _import(tmp_path, rows)
     assert "is also given to organization" in capsys.readouterr().err
     assert not Identifier.objects.exists()
+
+
+# --- Pages and search -------------------------------------------------------------------------
+
+
+def test_the_organization_page_links_its_q_number_and_shows_its_credit_code(client, seeded):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    Identifier.objects.create(organization_id=UNIT, scheme="uscc", identifier=STANDARD_EXAMPLE)
+    page = client.get(f"/organizations/{UNIT}/").content.decode()
+    assert '<dt>Wikidata</dt><dd><a href="https://www.wikidata.org/wiki/Q42">Q42</a></dd>' in page
+    assert f"<dt>Unified social credit code</dt><dd>{STANDARD_EXAMPLE}</dd>" in page
+
+
+def test_the_chinese_page_labels_the_credit_code_in_chinese(client, seeded):
+    Identifier.objects.create(organization_id=UNIT, scheme="uscc", identifier=STANDARD_EXAMPLE)
+    page = client.get(f"/zh-hans/organizations/{UNIT}/")
+    assert f"<dt>统一社会信用代码</dt><dd>{STANDARD_EXAMPLE}</dd>" in page.content.decode()
+
+
+def test_the_person_page_lists_their_identifiers(client, seeded):
+    Identifier.objects.create(person_id=PERSON, scheme="wikidata", identifier="Q42")
+    Identifier.objects.create(person_id=PERSON, scheme="isni", identifier="0000 0001")
+    page = client.get(f"/people/{PERSON}/").content.decode()
+    assert '<a href="https://www.wikidata.org/wiki/Q42">Q42</a>' in page
+    assert "<dt>isni</dt><dd>0000 0001</dd>" in page
+
+
+def test_a_page_changes_when_an_identifier_is_added(client, seeded):
+    url = f"/organizations/{UNIT}/"
+    etag = client.get(url)["ETag"]
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    response = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 200
+    assert "Q42" in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["Q42", STANDARD_EXAMPLE])
+def test_search_finds_an_organization_by_its_q_number_or_credit_code(client, seeded, query):
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    Identifier.objects.create(organization_id=UNIT, scheme="uscc", identifier=STANDARD_EXAMPLE)
+    assert UNIT in set(Organization.objects.matching(query).values_list("pk", flat=True))
+    assert f"/organizations/{UNIT}/" in client.get("/search/", {"q": query}).content.decode()
+
+
+def test_search_for_a_q_number_matches_it_whole(seeded):
+    def found(text: str) -> set[str]:
+        return set(Organization.objects.matching(text).values_list("pk", flat=True))
+
+    before = found("Q4"), found("91350100M000100Y4")
+    Identifier.objects.create(organization_id=UNIT, scheme="wikidata", identifier="Q42")
+    Identifier.objects.create(organization_id=UNIT, scheme="uscc", identifier=STANDARD_EXAMPLE)
+    assert (found("Q4"), found("91350100M000100Y4")) == before
+    assert UNIT not in found("91350100M000100Y4")
+
+
+# --- History -----------------------------------------------------------------------------------
+
+
+def test_a_deleted_organization_is_recovered_with_its_identifiers(editor_client, seeded):
+    unit = Organization.objects.get(pk="npcsc-general-office").get_children().last()
+    assert not unit.get_children().exists() and not unit.posts.exists()
+    Identifier.objects.create(organization=unit, scheme="wikidata", identifier="Q42")
+    Identifier.objects.create(organization=unit, scheme="uscc", identifier=STANDARD_EXAMPLE)
+    history_record(model=Organization, pks=[unit.pk], comment="Identifiers added.")
+    before = _identifiers()
+    response = editor_client.post(f"{CHANGELIST}{unit.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Identifier.objects.exists()
+
+    version = Version.objects.get_deleted(Organization).get(object_id=unit.pk)
+    response = admin_submit(editor_client, f"{CHANGELIST}recover/{version.pk}/")
+    assert response.status_code == 302
+    assert _identifiers() == before
+
+
+def test_an_admin_edit_of_identifiers_is_recorded_and_can_be_reverted(editor_client, seeded):
+    url = f"{CHANGELIST}{UNIT}/change/"
+    assert _submit_identifier(editor_client, url, "wikidata", "Q42").status_code == 302
+    first = Version.objects.get_for_object(Organization.objects.get(pk=UNIT)).first()
+    page = editor_client.get(url)
+    data = admin_form_data(page) | {"identifiers-0-identifier": "Q43"}
+    assert editor_client.post(url, data).status_code == 302
+    assert _identifiers() == [(UNIT, None, "wikidata", "Q43")]
+
+    history = f"{CHANGELIST}{UNIT}/history/{first.pk}/"
+    assert (
+        editor_client.post(history, admin_form_data(editor_client.get(history))).status_code == 302
+    )
+    assert _identifiers() == [(UNIT, None, "wikidata", "Q42")]
+
+
+def test_a_deleted_person_is_recovered_with_their_identifiers(editor_client, seeded):
+    person = Person.objects.create(id="zhang-san", name="Zhang San")
+    Identifier.objects.create(person=person, scheme="wikidata", identifier="Q42")
+    call_command("history_initialize", verbosity=0)
+    editor_client.post("/admin/registry/person/zhang-san/delete/", {"post": "yes"})
+    assert not Person.objects.filter(pk="zhang-san").exists()
+    assert not Identifier.objects.exists()
+    version = Version.objects.get_deleted(Person).get(object_id="zhang-san")
+    response = admin_submit(editor_client, f"/admin/registry/person/recover/{version.pk}/")
+    assert response.status_code == 302
+    assert _identifiers() == [(None, "zhang-san", "wikidata", "Q42")]
