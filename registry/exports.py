@@ -27,6 +27,7 @@ from .models import (
     Citation,
     EventOrganization,
     Holding,
+    Identifier,
     Organization,
     OtherName,
     Person,
@@ -72,8 +73,9 @@ _arrange_organization = _arranged(ORGANIZATIONS, _OWN, ("order", *(f.column for 
 
 @dataclass
 class _Related:
-    """The JSON cells (other names, sources, predecessors) of some organizations, by id; an
-    organization without any has no entry. In the order of `_ITEMS`."""
+    """The JSON cells (other names, identifiers, sources, predecessors) of some
+    organizations, by id; an organization without any has no entry. In the order of
+    `_ITEMS`."""
 
     cells: tuple[dict[str, str], ...]
 
@@ -102,6 +104,13 @@ def _related(
     if unknown:
         found = Source.objects.filter(pk__in=unknown).values_list("pk", "title", "url")
         sources.update((pk, (title, url)) for pk, title, url in found)
+    # Sorted here rather than by the database, whose collation may differ from the importer's
+    # order (`checks.check_identifiers`).
+    identifiers = sorted(
+        Identifier.objects.filter(**where("organization__")).values_list(
+            "organization", "scheme", "identifier"
+        )
+    )
     links = (
         Succession.objects.filter(**where("successor__"))
         .order_by("successor", "predecessor")
@@ -109,6 +118,7 @@ def _related(
     )
     by_column = {
         "other_names": names,
+        "identifiers": identifiers,
         "sources": ((pk, *sources[source], locator) for pk, source, locator in citations),
         "predecessors": links,
     }

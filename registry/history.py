@@ -12,10 +12,11 @@ History is django-reversion's: its `Revision` and `Version` rows, its admin page
 - **A restore touches one record.** django-reversion's admin reverts a whole *revision*; if
   that revision holds several records (a CSV import, a bulk action), all of them are reverted.
   `history_restore` restores the chosen record and what it owns (what its model's `follow`
-  lists: for an organization its other names, citations, posts with their holders and its
-  predecessor links), deletes the owned rows added since, and leaves every other record as it
-  is. Each record is also written as a revision of its own, so the revision is the record's
-  scope; the restore is scoped anyway, because older revisions hold many records.
+  lists: for an organization its other names, identifiers, citations, posts with their holders
+  and its predecessor links; for a person their identifiers), deletes the owned rows added
+  since, and leaves every other record as it is. Each record is also written as a revision of
+  its own, so the revision is the record's scope; the restore is scoped anyway, because older
+  revisions hold many records.
 
 Every service here runs in one transaction; tree writes take the tree lock first.
 """
@@ -66,6 +67,7 @@ _REPRS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
     "registry.Source": (("title",), str),
     "registry.Organization": (("name",), str),
     "registry.OtherName": (("name",), str),
+    "registry.Identifier": (("scheme", "identifier"), lambda scheme, value: f"{scheme} {value}"),
     "registry.Person": (("name",), str),
     "registry.Citation": (
         ("source__title", "locator"),
@@ -534,7 +536,16 @@ def history_plan(*, version: Version) -> RestorePlan:
 _ORDER = {  # how a restore plan lists the rows it deletes or brings back
     f"registry.{name}": place
     for place, name in enumerate(
-        ("Organization", "Post", "Holding", "OtherName", "Citation", "Succession")
+        (
+            "Organization",
+            "Person",
+            "Post",
+            "Holding",
+            "OtherName",
+            "Identifier",
+            "Citation",
+            "Succession",
+        )
     )
 }
 

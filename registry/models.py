@@ -17,6 +17,16 @@ from mptt.querysets import TreeQuerySet
 
 from .database import lock_table_writes, search_matching
 from .dates import PartialDateField, not_before, periods_conflict
+from .identifiers import (
+    IDENTIFIER_MAX,
+    SCHEME_LABELS,
+    SCHEME_MAX,
+    WIKIDATA,
+    identifier_problem,
+    scheme_problem,
+    searched_scheme,
+    wikidata_url,
+)
 from .names import organization_pinyin_key, person_pinyin_key, pinyin_of
 from .search import search_texts
 from .trees import (
@@ -326,7 +336,8 @@ class OrganizationQuerySet(TreeQuerySet):
         name, the Chinese name or short form, or any other name; or that contain its simplified
         form, when `text` has traditional characters (全國政協 finds 全国政协); or whose pinyin
         key contains `text` folded as pinyin, when it can be pinyin ("Quánguó zhengxie",
-        "qgzx"; registry/names.py)."""
+        "qgzx"; registry/names.py); or that has `text` as its Q-number or unified social
+        credit code."""
         # A union of id sets, each found through its table's search indexes (search.py),
         # rather than one OR: PostgreSQL cannot answer an OR whose other side is a subquery
         # from indexes, and scans every organization for it.
@@ -349,13 +360,28 @@ class OrganizationQuerySet(TreeQuerySet):
                 .order_by()
                 .values("pk")
             )
+        if scheme := searched_scheme(text):  # Q42, a credit code: found exactly, by its index
+            branches.append(
+                Identifier.objects.filter(
+                    scheme=scheme, identifier=text, organization__isnull=False
+                )
+                .order_by()
+                .values("organization")
+            )
         return self.filter(pk__in=branches[0].union(*branches[1:]))
 
 
 # History keeps an organization together with its names, citations, posts (with holders) and
 # predecessor links, so that reverting or recovering it brings all of them back.
 @reversion.register(
-    follow=("other_names", "citations", "posts", "predecessor_links", "placements")
+    follow=(
+        "other_names",
+        "identifiers",
+        "citations",
+        "posts",
+        "predecessor_links",
+        "placements",
+    )
 )
 class Organization(MPTTModel):
     """Any unit at any level: a national body, its office, a department, an institution."""
@@ -1000,7 +1026,7 @@ class PersonQuerySet(models.QuerySet):
         return self.filter(pk__in=branches[0].union(*branches[1:]))
 
 
-@reversion.register()
+@reversion.register(follow=("identifiers",))
 class Person(models.Model):
     id = _identifier_field()
     name = models.CharField(pgettext_lazy("person", "name"), max_length=200)
@@ -1154,6 +1180,120 @@ class Holding(models.Model):
                     )
 
 
+def scheme_validator(value: str) -> None:
+    if problem := scheme_problem(value):
+        raise ValidationError(problem, code="invalid_scheme")
+
+
+@reversion.register()
+class Identifier(models.Model):
+    """An identifier of an organization or a person in an external scheme: a Wikidata item
+    (`wikidata`), a unified social credit code (`uscc`), or any other scheme (a short
+    lowercase name). Each names one record: the same scheme and identifier never belong to two
+    records, organizations and people alike (a database constraint)."""
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="identifiers",
+        verbose_name=_("organization"),
+    )
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="identifiers",
+        verbose_name=_("person"),
+    )
+    scheme = models.CharField(
+        _("scheme"),
+        max_length=SCHEME_MAX,
+        validators=[scheme_validator],
+        help_text=_(
+            "wikidata (a Q-number), uscc (统一社会信用代码, the unified social credit code), or "
+            "another short lowercase name, e.g. isni."
+        ),
+    )
+    identifier = models.CharField(
+        _("identifier"),
+        max_length=IDENTIFIER_MAX,
+        help_text=_("Exactly as the scheme writes it, e.g. Q42, or 18 characters for a uscc."),
+    )
+
+    class Meta:
+        ordering = ("scheme", "identifier", "pk")
+        verbose_name = _("external identifier")
+        verbose_name_plural = _("external identifiers")
+        constraints = (
+            _not_empty("scheme", "identifier_scheme_not_empty"),
+            _not_empty("identifier", "identifier_not_empty"),
+            models.CheckConstraint(
+                condition=Q(organization__isnull=False, person__isnull=True)
+                | Q(organization__isnull=True, person__isnull=False),
+                name="identifier_one_owner",
+                violation_error_message=_(
+                    "An identifier belongs to one organization or one person."
+                ),
+            ),
+            # Across the whole registry, not per owner: a Q-number or a credit code names one
+            # body, so one given to a second record is a mistake (or a duplicate record).
+            models.UniqueConstraint(
+                fields=("scheme", "identifier"),
+                name="identifier_unique",
+                violation_error_message=_(
+                    "This identifier already belongs to another record: an identifier names "
+                    "one organization or person."
+                ),
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.scheme} {self.identifier}"
+
+    @property
+    def scheme_label(self) -> str:
+        """The scheme as pages name it: the known ones by name, others as stored."""
+        return str(SCHEME_LABELS.get(self.scheme, self.scheme))
+
+    @property
+    def url(self) -> str:
+        """Where the identifier can be followed, for the schemes that have an address."""
+        if self.scheme == WIKIDATA and identifier_problem(WIKIDATA, self.identifier) is None:
+            return wikidata_url(self.identifier)
+        return ""
+
+    def clean(self) -> None:
+        if not self.scheme or not self.identifier or scheme_problem(self.scheme):
+            return  # the fields' own checks say what is wrong
+        if problem := identifier_problem(self.scheme, self.identifier):
+            raise ValidationError({"identifier": problem})
+        other = (
+            Identifier.objects.filter(scheme=self.scheme, identifier=self.identifier)
+            .exclude(pk=self.pk)
+            .select_related("organization", "person")
+            .first()
+        )
+        if other is not None:
+            owner = other.organization or other.person
+            raise ValidationError(
+                {
+                    "identifier": gettext(
+                        "%(scheme)s %(identifier)s already belongs to %(owner)s “%(name)s”: "
+                        "an identifier names one organization or person."
+                    )
+                    % {
+                        "scheme": self.scheme,
+                        "identifier": self.identifier,
+                        "owner": owner._meta.verbose_name,
+                        "name": owner,
+                    }
+                }
+            )
+
+
 class ChangeStamp(models.Model):
     """One row that moves on whenever any registry data changes, for HTTP caching.
 
@@ -1179,8 +1319,9 @@ class ChangeStamp(models.Model):
 
 
 # Records whose history starts with themselves: each has an admin page with its history and a
-# "Recover deleted" list. Other names, citations, posts, holders and lineage links are versioned
-# with the record that owns them (the `follow` of their owner's registration above).
+# "Recover deleted" list. Other names, identifiers, citations, posts, holders and lineage links
+# are versioned with the record that owns them (the `follow` of their owner's registration
+# above).
 HISTORY_ROOTS: tuple[type[models.Model], ...] = (
     Kind,
     Rank,
@@ -1202,6 +1343,7 @@ REGISTRY_MODELS: tuple[type[models.Model], ...] = (
     Placement,
     Succession,
     Person,
+    Identifier,
     Post,
     Holding,
 )

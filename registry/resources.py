@@ -32,7 +32,16 @@ from . import schema
 from .csvcodec import CSVFormatError, csv_lines, decode, read_records
 from .exports import organization_rows, post_rows, selected_organization_rows
 from .imports import ImportReport, RowOutcome
-from .models import Citation, Holding, Organization, OtherName, Person, Post, Succession
+from .models import (
+    Citation,
+    Holding,
+    Identifier,
+    Organization,
+    OtherName,
+    Person,
+    Post,
+    Succession,
+)
 from .services import csv_import
 
 IMPORT_TYPES = {"new": RowResult.IMPORT_TYPE_NEW, "update": RowResult.IMPORT_TYPE_UPDATE}
@@ -252,6 +261,7 @@ def registry_state_digest(dataset: str, keys: list[str]) -> str:
         tables = [
             _rows_of(Organization, "id", keys, _STATE_FIELDS),
             _rows_of(OtherName, "organization_id", keys),
+            _rows_of(Identifier, "organization_id", keys),
             _rows_of(Citation, "organization_id", keys),
             _rows_of(Succession, "successor_id", keys),
         ]

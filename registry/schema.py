@@ -27,6 +27,7 @@ from .models import (
     Citation,
     EventOrganization,
     Holding,
+    Identifier,
     Organization,
     OtherName,
     Person,
@@ -148,6 +149,24 @@ class Field:
             for key, value in zip(self.keys, values, strict=True)
             if value or key.required
         }
+
+
+# The keys of an `identifiers` cell, organizations' and people's alike.
+IDENTIFIER_KEYS = (
+    Key("scheme", Identifier, "scheme", required=True),
+    Key("identifier", Identifier, "identifier", required=True),
+)
+IDENTIFIERS_DOC = (
+    'JSON array of `{{"scheme": …, "identifier": …}}`: identifiers in other registries. '
+    "`wikidata`: a Q-number, `Q` then digits without leading zero (`Q42`); `uscc`: the unified "
+    "social credit code (统一社会信用代码), 18 characters from `0-9` and the capital letters "
+    "`ABCDEFGHJKLMNPQRTUWXY`, the last its GB 32100-2015 check character; any other scheme: a "
+    "short lowercase name (letters, digits, single hyphens, at most {scheme_limit}) with any "
+    "identifier (at most {identifier_limit}). Values are taken exactly: lowercase `q42`, or "
+    "spaces around a value, are refused, not corrected. One scheme and identifier belongs to "
+    "one record in the whole registry (organizations and people). Their order does not "
+    "matter; exports list them by scheme, then identifier."
+)
 
 
 def _items(column: str, relation: str, doc: str, *keys: Key) -> Field:
@@ -287,6 +306,7 @@ ORGANIZATIONS = Dataset(
             Key("start", OtherName, "start", cell=Cell.DATE),
             Key("end", OtherName, "end", cell=Cell.DATE),
         ),
+        _items("identifiers", "identifiers", IDENTIFIERS_DOC, *IDENTIFIER_KEYS),
         Field(
             "formed",
             Cell.DATE,
@@ -395,6 +415,15 @@ PEOPLE = Dataset(
             Person,
             "name_zh",
             required=False,
+        ),
+        Field(
+            "identifiers",
+            Cell.ITEMS,
+            IDENTIFIERS_DOC,
+            Person,
+            "identifiers",
+            required=False,
+            keys=IDENTIFIER_KEYS,
         ),
     ),
 )

@@ -158,7 +158,9 @@ class OrganizationDetailView(DetailView):
     The number of queries is fixed: it does not grow with the subtree or with the posts.
     """
 
-    queryset = Organization.objects.with_labels().select_related("parent")
+    queryset = (
+        Organization.objects.with_labels().select_related("parent").prefetch_related("identifiers")
+    )
 
     def get(self, request, *args, **kwargs):
         self.object = self.get_object()
@@ -257,6 +259,7 @@ class OrganizationDetailView(DetailView):
                         for link in links
                         if link.predecessor_id == organization.pk
                     ],
+                    identifiers=organization.identifiers.all(),
                 )
             ),
             timeline=validtime.timeline(organization),
@@ -344,7 +347,7 @@ def organization_chart_svg(request, pk):
 
 
 class PersonDetailView(DetailView):
-    queryset = Person.objects.prefetch_related("sources")
+    queryset = Person.objects.prefetch_related("sources", "identifiers")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -357,7 +360,9 @@ class PersonDetailView(DetailView):
         context["holdings"] = validtime.holdings_on(holdings, on) if on else holdings
         context["cite_this"] = cite.page_citation(self.request, self.object)
         context["linked_data"] = linked.script_block(
-            linked.person_document(self.request, self.object)
+            linked.person_document(
+                self.request, self.object, identifiers=self.object.identifiers.all()
+            )
         )
         return context
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT3
 
-from registry.models import Holding, Kind, Organization, Person, Placement, Post
+from registry.models import Holding, Identifier, Kind, Organization, Person, Placement, Post
 from registry.services import organization_add, organization_move
 from tests.conftest import admin_submit
 
@@ -365,3 +365,18 @@ def test_the_openapi_schema_and_its_docs_are_served_by_the_site(client, seeded):
         assert f"/static/drf_spectacular_sidecar/swagger-ui-dist/{asset}" in html
     assert "http" not in html.split("<body>")[1]  # nothing from elsewhere
     assert client.get("/api/v1/docs/?script=").status_code == 200
+
+
+def test_identifiers_travel_in_the_documents(client, seeded, popolo):
+    office = Organization.objects.get(pk="cppcc-general-office")
+    Identifier.objects.create(organization=office, scheme="wikidata", identifier="Q42")
+    Identifier.objects.create(
+        person=Person.objects.get(pk="liu-qi"), scheme="isni", identifier="0000000121032683"
+    )
+    document = get(client, "/api/v1/organizations/cppcc-general-office/").json()
+    assert document["identifiers"] == [{"identifier": "Q42", "scheme": "wikidata"}]
+    assert {"url": "https://www.wikidata.org/wiki/Q42", "note": "Wikidata"} in document["links"]
+    assert_valid(popolo["organization"], document)
+    person = get(client, "/api/v1/persons/liu-qi/").json()
+    assert person["identifiers"] == [{"identifier": "0000000121032683", "scheme": "isni"}]
+    assert_valid(popolo["person"], person)

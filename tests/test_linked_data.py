@@ -11,7 +11,7 @@ import pytest
 from rdflib import RDF, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import SKOS, XSD
 
-from registry.models import Organization
+from registry.models import Identifier, Organization
 
 ORG = Namespace("http://www.w3.org/ns/org#")
 SCHEMA = Namespace("http://schema.org/")
@@ -96,3 +96,15 @@ def test_the_page_needs_nothing_from_the_csp_for_it(client, seeded, url):
     """A data block is never run: the page still has no script the CSP would have to allow."""
     page = client.get(url).content.decode()
     assert re.findall(r"<script(?![^>]*application/ld\+json)[^>]*>", page) == []
+
+
+def test_a_wikidata_identifier_is_the_same_thing(client, seeded):
+    office = Organization.objects.get(pk="cppcc-general-office")
+    Identifier.objects.create(organization=office, scheme="wikidata", identifier="Q42")
+    wikidata = URIRef("http://www.wikidata.org/entity/Q42")
+    node = URIRef(PAGE.format(office.pk))
+    for text in (
+        client.get("/api/v1/organizations/cppcc-general-office.jsonld").content.decode(),
+        embedded(client, "/organizations/cppcc-general-office/"),
+    ):
+        assert (node, SCHEMA.sameAs, wikidata) in graph_of(text)

@@ -71,8 +71,10 @@ class _InlineCode(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
         if tag == "script" and "src" not in attributes:
-            # Data for scripts (json_script) is not executed, so the policy allows it.
-            self.in_inline_script = attributes.get("type") != "application/json"
+            # Data blocks (json_script's, the pages' JSON-LD) are never executed, so the policy
+            # has nothing to allow (HTML: a script whose type is no JavaScript type).
+            data_block = attributes.get("type") in ("application/json", "application/ld+json")
+            self.in_inline_script = not data_block
         if tag == "style":
             self.found.append("<style> element")
         for name, value in attrs:

@@ -27,6 +27,7 @@ from ..models import (
     Citation,
     EventOrganization,
     Holding,
+    Identifier,
     Organization,
     OtherName,
     Placement,
@@ -114,6 +115,15 @@ class OtherNameInline(KeepWhitespaceMixin, admin.TabularInline):
     model = OtherName
     extra = 0
     fields = ("name", "name_type", "language", "start", "end", "position")
+
+
+class IdentifierInline(KeepWhitespaceMixin, admin.TabularInline):
+    """External identifiers (Wikidata, unified social credit code, other schemes); the
+    person admin shows the same inline."""
+
+    model = Identifier
+    extra = 0
+    fields = ("scheme", "identifier")
 
 
 class CitationInline(KeepWhitespaceMixin, admin.TabularInline):
@@ -224,6 +234,7 @@ class OrganizationAdmin(
     actions = ("export_subtrees",)
     inlines = (
         OtherNameInline,
+        IdentifierInline,
         PostInline,
         CitationInline,
         PlacementInline,

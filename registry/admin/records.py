@@ -21,6 +21,7 @@ from ..resources import PostResource
 from .csv import CSVImportExportMixin
 from .forms import KeepWhitespaceMixin
 from .history import HistoryAdmin
+from .organizations import IdentifierInline
 from .reforms import correct_date_view, record_view
 
 
@@ -84,7 +85,7 @@ class PersonAdmin(KeepWhitespaceMixin, HistoryAdmin):
     # Chinese names and their pinyin (toneless, as `pinyin_key` holds it) find people too.
     search_fields = ("name", "name_zh", "pinyin_key", "id")
     autocomplete_fields = ("sources",)
-    inlines = (HeldPostInline,)
+    inlines = (IdentifierInline, HeldPostInline)
 
     def get_readonly_fields(self, request, obj=None):
         return ("id",) if obj else ()

@@ -125,8 +125,8 @@ def _links(request, html_url: str, identifiers: list) -> list[dict]:
 
 
 def _identifiers(record) -> list:
-    prefetched = getattr(record, "prefetched_identifiers", None)
-    return list(prefetched) if prefetched is not None else []
+    """The record's identifiers, prefetched by the view (`prefetched_identifiers`)."""
+    return record.prefetched_identifiers
 
 
 def _sources(citations) -> list[dict]:

@@ -121,7 +121,7 @@ def person_linked_data(request, pk: str) -> JsonResponse:
     """The person as JSON-LD (api.linked)."""
     if refused := _refused_parameters(request):
         return refused
-    person = Person.objects.filter(pk=pk).first()
+    person = _persons().filter(pk=pk).first()
     if person is None:
         return not_found(request, message=f"No person has the id {pk!r}.")
     document = linked.person_document(request, person, identifiers=_identifiers_of(person))
@@ -138,8 +138,7 @@ def _refused_parameters(request) -> JsonResponse | None:
 
 
 def _identifiers_of(record) -> list:
-    related = getattr(record, "identifiers", None)
-    return list(related.all()) if related is not None else []
+    return record.prefetched_identifiers
 
 
 def not_found(request, *args, message: str = "No such address in this API.", **kwargs):
@@ -152,6 +151,13 @@ def _organizations():
         Prefetch("citations", queryset=Citation.objects.select_related("source")),
         Prefetch("predecessor_links", queryset=Succession.objects.order_by("pk")),
         Prefetch("successor_links", queryset=Succession.objects.order_by("pk")),
+        Prefetch("identifiers", to_attr="prefetched_identifiers"),
+    )
+
+
+def _persons():
+    return Person.objects.prefetch_related(
+        "sources", Prefetch("identifiers", to_attr="prefetched_identifiers")
     )
 
 
@@ -436,7 +442,7 @@ class PersonList(generics.ListAPIView):
 
     def get_queryset(self):
         given = Parameters(self.request, ("q", "updated_since", *PAGING))
-        people = Person.objects.prefetch_related("sources")
+        people = _persons()
         if (text := given.text("q")) is not None:
             people = people.matching(_clean_query(text))
         if since := given.moment("updated_since"):
@@ -454,7 +460,7 @@ class PersonDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):
         Parameters(self.request, ())
-        return Person.objects.prefetch_related("sources")
+        return _persons()
 
 
 class PostList(generics.ListAPIView):

@@ -113,6 +113,18 @@ def _plan_organizations(
         return None
     current = stored.current_rows([row.id for row in rows if row.id in state], len(state))
     plan.keep_absent_columns(rows, absent, current, report)
+    # After the columns the file leaves out are filled in: then every row's identifiers are
+    # those it will have.
+    checks.check_identifier_owners(
+        (
+            (row.where, ("organization", row.id), key)
+            for row in rows
+            for key in row.items["identifiers"]
+        ),
+        {("organization", row.id) for row in rows},
+        "identifiers",
+        report,
+    )
     if report.problems:
         return None
     return functools.partial(

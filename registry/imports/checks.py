@@ -21,6 +21,7 @@ from django.db import models
 
 from ..csvcodec import LONE_SURROGATE, Record, load_list
 from ..dates import PartialDate, periods_conflict
+from ..identifiers import identifier_problem, scheme_problem
 from ..models import (
     EventOrganization,
     Holding,
@@ -42,7 +43,7 @@ from ..schema import (
     Key,
 )
 from .report import ImportReport, Problem
-from .stored import DATA_FIELDS, Existence, chunks
+from .stored import DATA_FIELDS, Existence, chunks, identifier_owners
 
 # The model's own rule for identifiers (compiled here once: the validator compiles lazily).
 IDENTIFIER = re.compile(identifier_validator.regex.pattern)
@@ -409,6 +410,7 @@ def check_organization(
         seen.add((name_type, name))
         if start and end and PartialDate.parse(end).is_before(PartialDate.parse(start)):
             row.fail("other_names", f"“{name}”: its end ({end}) is before its start ({start}).")
+    items["identifiers"] = check_identifiers(row, "identifiers", items["identifiers"])
     if len(set(items["sources"])) != len(items["sources"]):
         row.fail("sources", "the same source and locator are listed twice.")
     predecessors = items["predecessors"]
@@ -430,6 +432,57 @@ def check_organization(
         fields=fields,
         items={column: tuple(listed) for column, listed in items.items()},
     )
+
+
+def check_identifiers(row: RowChecker, column: str, identifiers: list[tuple]) -> list[tuple]:
+    """An `identifiers` cell's (scheme, identifier) pairs: each identifier in its scheme's
+    format (registry/identifiers.py, as the admin checks it), none twice. Sorted: their order
+    does not matter, and sorted they compare equal to the stored ones."""
+    for index, (scheme, identifier) in enumerate(identifiers, start=1):
+        if not identifier or scheme_problem(scheme):
+            continue  # refused already (required key, or the scheme field's own validator)
+        if problem := identifier_problem(scheme, identifier):
+            row.fail(column, f"item {index}: {problem}")
+    if len(set(identifiers)) != len(identifiers):
+        row.fail(column, "the same scheme and identifier are listed twice.")
+    return sorted(identifiers)
+
+
+def check_identifier_owners(
+    claims: Iterable[tuple[str, tuple[str, str], tuple[str, str]]],
+    replaced: set[tuple[str, str]],
+    column: str,
+    report: ImportReport,
+) -> None:
+    """One scheme and identifier belongs to one record (the database's constraint): refuse one
+    that two records of the file claim, or that a record of the registry holds, unless the
+    file replaces that record's identifiers (`replaced`) without it. `claims`: (where, owner,
+    (scheme, identifier)), an owner ("organization", id) or ("person", id)."""
+    claims = list(claims)
+    first: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {}
+    for where, owner, key in claims:
+        seen = first.setdefault(key, (where, owner))
+        if seen[1] != owner:
+            report.problems.append(
+                Problem(
+                    where,
+                    column,
+                    f"{key[0]} {key[1]} is also given to {seen[1][0]} “{seen[1][1]}” on "
+                    f"{seen[0]}; an identifier names one record.",
+                )
+            )
+    holders = identifier_owners(first)
+    for where, owner, key in claims:
+        holder = holders.get(key)
+        if holder is not None and holder != owner and holder not in replaced:
+            report.problems.append(
+                Problem(
+                    where,
+                    column,
+                    f"{key[0]} {key[1]} belongs to {holder[0]} “{holder[1]}” in the registry; "
+                    "an identifier names one record: take it from there first.",
+                )
+            )
 
 
 def by_id(link: tuple) -> str:

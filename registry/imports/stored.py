@@ -18,6 +18,7 @@ from ..models import (
     ChangeEvent,
     Citation,
     EventOrganization,
+    Identifier,
     Organization,
     OtherName,
     Placement,
@@ -81,6 +82,13 @@ def current_rows(ids: list[str], registry_size: int) -> Stored:
             "organization",
         ),
         (
+            "identifiers",
+            Identifier.objects.filter(organization__isnull=False)
+            .order_by("organization", "scheme", "identifier")
+            .values_list("organization", "scheme", "identifier"),
+            "organization",
+        ),
+        (
             "sources",
             Citation.objects.order_by("organization", "position", "pk").values_list(
                 "organization", "source__title", "source__url", "locator"
@@ -105,11 +113,31 @@ def current_rows(ids: list[str], registry_size: int) -> Stored:
             for pk, group in groupby(_limited(queryset, relation, batch), key=itemgetter(0)):
                 if pk in wanted:
                     into[pk] = tuple(values[1:] for values in group)
-    # Sorted as checked rows are (by id), whatever the database's collation.
+    # Sorted as checked rows are (by id; identifiers whole), whatever the database's collation.
     predecessors = stored.items["predecessors"]
     for pk, links in predecessors.items():
         predecessors[pk] = tuple(sorted(links, key=itemgetter(0)))
+    identifiers = stored.items["identifiers"]
+    for pk, pairs in identifiers.items():
+        identifiers[pk] = tuple(sorted(pairs))
     return stored
+
+
+def identifier_owners(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Who holds each (scheme, identifier) of `keys` in the registry: ("organization", id) or
+    ("person", id); keys nobody holds are left out."""
+    wanted = set(keys)
+    owners = {}
+    for chunk in chunks(sorted({identifier for _, identifier in wanted})):
+        rows = Identifier.objects.filter(identifier__in=chunk).values_list(
+            "scheme", "identifier", "organization", "person"
+        )
+        for scheme, identifier, organization, person in rows:
+            if (scheme, identifier) in wanted:
+                owners[(scheme, identifier)] = (
+                    ("organization", organization) if organization else ("person", person)
+                )
+    return owners
 
 
 # --- Placements and change events: each table read once, whole (they are small beside the

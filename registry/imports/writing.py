@@ -14,6 +14,7 @@ from ..models import (
     Citation,
     EventOrganization,
     Holding,
+    Identifier,
     Organization,
     OtherName,
     Person,
@@ -126,13 +127,17 @@ def write_organizations(
 
 
 def _write_related(rewrite: dict[str, list[CheckedOrganization]], current: Stored) -> None:
-    """Replace other names, citations and predecessor links of the rows in `rewrite`."""
+    """Replace other names, identifiers, citations and predecessor links of the rows in
+    `rewrite`. Every stale row goes before any new one is written, so an identifier the file
+    moves from one organization to another never meets itself."""
     stale = {
         column: [row.id for row in rows if row.id in current.fields]
         for column, rows in rewrite.items()
     }
     for chunk in chunks(stale["other_names"]):
         OtherName.objects.filter(organization__in=chunk).delete()
+    for chunk in chunks(stale["identifiers"]):
+        Identifier.objects.filter(organization__in=chunk).delete()
     for chunk in chunks(stale["sources"]):
         Citation.objects.filter(organization__in=chunk).delete()
     # A link the file keeps keeps its change event (the events file gives it, not this one).
@@ -155,6 +160,11 @@ def _write_related(rewrite: dict[str, list[CheckedOrganization]], current: Store
             for row in rewrite["other_names"]
             for position, other_name in enumerate(row.items["other_names"])
         ],
+    )
+    insert_rows(
+        Identifier,
+        ("organization", "scheme", "identifier"),
+        [(row.id, *pair) for row in rewrite["identifiers"] for pair in row.items["identifiers"]],
     )
     sources = _source_ids(
         {(title, url) for row in rewrite["sources"] for title, url, _ in row.items["sources"]}
