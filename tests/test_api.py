@@ -380,3 +380,14 @@ def test_identifiers_travel_in_the_documents(client, seeded, popolo):
     person = get(client, "/api/v1/persons/liu-qi/").json()
     assert person["identifiers"] == [{"identifier": "0000000121032683", "scheme": "isni"}]
     assert_valid(popolo["person"], person)
+
+
+def test_documents_hold_exactly_the_declared_fields(client, seeded):
+    """The organization documents are built directly (for speed): their keys must stay the
+    serializer's declared fields, which the OpenAPI schema documents."""
+    from registry.api.serializers import OrganizationSerializer, SubtreeOrganizationSerializer
+
+    document = get(client, "/api/v1/organizations/cppcc-general-office/").json()
+    assert list(document) == list(OrganizationSerializer().fields)
+    subtree = get(client, "/api/v1/organizations/cppcc-general-office/subtree/?limit=1").json()
+    assert list(subtree["results"][0]) == list(SubtreeOrganizationSerializer().fields)

@@ -14,6 +14,8 @@ and its pinyin (which are also given as the extension keys `name_zh`, `short_nam
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.urls import reverse
 from django.utils.encoding import iri_to_uri
 from drf_spectacular.utils import extend_schema_field
@@ -114,8 +116,27 @@ def _other_name(other: OtherName) -> dict:
     }
 
 
-def _links(request, html_url: str, identifiers: list) -> list[dict]:
-    links = [{"url": request.build_absolute_uri(html_url), "note": "Registry page"}]
+# Stands for a record's id in an address reversed once (see `address`).
+_SENTINEL = "0000sentinel0000"
+_SENTINEL_NUMBER = 987654321987
+
+
+def address(context: dict, name: str, pk) -> str:
+    """The absolute address of route `name` for the record `pk`. A page of a thousand documents
+    needs thousands of addresses: each route is reversed once per request, with a sentinel for
+    the id, and the ids put in by text."""
+    templates = context.setdefault("address_templates", {})
+    numeric = isinstance(pk, int)
+    template = templates.get(name)
+    if template is None:
+        sentinel = _SENTINEL_NUMBER if numeric else _SENTINEL
+        template = context["request"].build_absolute_uri(reverse(name, kwargs={"pk": sentinel}))
+        templates[name] = template
+    return template.replace(str(_SENTINEL_NUMBER) if numeric else _SENTINEL, quote(str(pk)))
+
+
+def _links(page: str, identifiers: list) -> list[dict]:
+    links = [{"url": page, "note": "Registry page"}]
     links += [
         {"url": f"https://www.wikidata.org/wiki/{i.identifier}", "note": "Wikidata"}
         for i in identifiers
@@ -236,13 +257,12 @@ class OrganizationSerializer(serializers.Serializer):
 
     @extend_schema_field(LinkSerializer(many=True))
     def get_links(self, organization) -> list[dict]:
-        return _links(
-            self.context["request"], organization.get_absolute_url(), _identifiers(organization)
-        )
+        page = address(self.context, "registry:organization", organization.pk)
+        return _links(page, _identifiers(organization))
 
     @extend_schema_field(LinkSerializer(many=True))
     def get_sources(self, organization) -> list[dict]:
-        return _sources(organization.citations.all())
+        return _sources(organization.prefetched_citations)
 
     @extend_schema_field(KindSerializer)
     def get_kind(self, organization) -> dict:
@@ -263,10 +283,10 @@ class OrganizationSerializer(serializers.Serializer):
         ]
 
     def get_predecessor_ids(self, organization) -> list[str]:
-        return [link.predecessor_id for link in organization.predecessor_links.all()]
+        return [link.predecessor_id for link in organization.prefetched_predecessors]
 
     def get_successor_ids(self, organization) -> list[str]:
-        return [link.successor_id for link in organization.successor_links.all()]
+        return [link.successor_id for link in organization.prefetched_successors]
 
     @extend_schema_field(CitationSerializer(many=True))
     def get_citations(self, organization) -> list[dict]:
@@ -277,13 +297,43 @@ class OrganizationSerializer(serializers.Serializer):
                 "publisher": c.source.publisher,
                 "locator": c.locator,
             }
-            for c in organization.citations.all()
+            for c in organization.prefetched_citations
         ]
 
     def get_url(self, organization) -> str:
-        return self.context["request"].build_absolute_uri(
-            reverse("api:organization-detail", kwargs={"pk": organization.pk})
-        )
+        return address(self.context, "api:organization-detail", organization.pk)
+
+    def to_representation(self, organization) -> dict:
+        # The declared fields' values, built directly: DRF's field-by-field path costs more
+        # than the document itself on a page of a thousand (the keys and their order are the
+        # declared fields', which a test checks).
+        return {
+            "id": organization.pk,
+            "name": self.get_name(organization),
+            "other_names": self.get_other_names(organization),
+            "identifiers": self.get_identifiers(organization),
+            "classification": organization.kind.name,
+            "parent_id": self.get_parent_id(organization),
+            "founding_date": partial_date(organization.formed),
+            "dissolution_date": partial_date(organization.dissolved),
+            "abstract": organization.summary,
+            "links": self.get_links(organization),
+            "sources": self.get_sources(organization),
+            "name_zh": self.get_name_zh(organization),
+            "short_name_zh": organization.short_name_zh,
+            "pinyin": organization.pinyin_shown,
+            "kind": self.get_kind(organization),
+            "rank": self.get_rank(organization),
+            "designations": self.get_designations(organization),
+            "type": organization.type,
+            "location": organization.location,
+            "history": organization.history,
+            "functions": organization.functions,
+            "predecessor_ids": self.get_predecessor_ids(organization),
+            "successor_ids": self.get_successor_ids(organization),
+            "citations": self.get_citations(organization),
+            "url": self.get_url(organization),
+        }
 
 
 class SubtreeOrganizationSerializer(OrganizationSerializer):
@@ -293,6 +343,9 @@ class SubtreeOrganizationSerializer(OrganizationSerializer):
 
     def get_depth(self, organization) -> int:
         return self.context["depths"][organization.pk]
+
+    def to_representation(self, organization) -> dict:
+        return {**super().to_representation(organization), "depth": self.get_depth(organization)}
 
 
 class PersonSerializer(serializers.Serializer):
@@ -321,7 +374,7 @@ class PersonSerializer(serializers.Serializer):
 
     @extend_schema_field(LinkSerializer(many=True))
     def get_links(self, person: Person) -> list[dict]:
-        return _links(self.context["request"], person.get_absolute_url(), _identifiers(person))
+        return _links(address(self.context, "registry:person", person.pk), _identifiers(person))
 
     @extend_schema_field(LinkSerializer(many=True))
     def get_sources(self, person: Person) -> list[dict]:
@@ -332,9 +385,7 @@ class PersonSerializer(serializers.Serializer):
         ]
 
     def get_url(self, person: Person) -> str:
-        return self.context["request"].build_absolute_uri(
-            reverse("api:person-detail", kwargs={"pk": person.pk})
-        )
+        return address(self.context, "api:person-detail", person.pk)
 
 
 class PostSerializer(serializers.Serializer):
@@ -359,9 +410,7 @@ class PostSerializer(serializers.Serializer):
         return [post.plural_title] if post.plural_title else []
 
     def get_url(self, post: Post) -> str:
-        return self.context["request"].build_absolute_uri(
-            reverse("api:post-detail", kwargs={"pk": post.pk})
-        )
+        return address(self.context, "api:post-detail", post.pk)
 
 
 class MembershipSerializer(serializers.Serializer):
@@ -390,9 +439,7 @@ class MembershipSerializer(serializers.Serializer):
         return str(holding.post_id)
 
     def get_url(self, holding: Holding) -> str:
-        return self.context["request"].build_absolute_uri(
-            reverse("api:membership-detail", kwargs={"pk": holding.pk})
-        )
+        return address(self.context, "api:membership-detail", holding.pk)
 
 
 class BadParameterSerializer(serializers.Serializer):

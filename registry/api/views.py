@@ -110,8 +110,8 @@ def organization_linked_data(request, pk: str) -> JsonResponse:
     document = linked.organization_document(
         request,
         organization,
-        predecessors=[link.predecessor_id for link in organization.predecessor_links.all()],
-        successors=[link.successor_id for link in organization.successor_links.all()],
+        predecessors=[link.predecessor_id for link in organization.prefetched_predecessors],
+        successors=[link.successor_id for link in organization.prefetched_successors],
         identifiers=_identifiers_of(organization),
     )
     return JsonResponse(document, content_type=LINKED_DATA, json_dumps_params=UNICODE)
@@ -147,10 +147,24 @@ def not_found(request, *args, message: str = "No such address in this API.", **k
 
 def _organizations():
     """Everything an organization document shows, in a fixed number of queries a page."""
+    # Lists (to_attr), not related managers: a manager per organization and relation costs
+    # more than the rows.
     return Organization.objects.with_labels().prefetch_related(
-        Prefetch("citations", queryset=Citation.objects.select_related("source")),
-        Prefetch("predecessor_links", queryset=Succession.objects.order_by("pk")),
-        Prefetch("successor_links", queryset=Succession.objects.order_by("pk")),
+        Prefetch(
+            "citations",
+            queryset=Citation.objects.select_related("source"),
+            to_attr="prefetched_citations",
+        ),
+        Prefetch(
+            "predecessor_links",
+            queryset=Succession.objects.order_by("pk"),
+            to_attr="prefetched_predecessors",
+        ),
+        Prefetch(
+            "successor_links",
+            queryset=Succession.objects.order_by("pk"),
+            to_attr="prefetched_successors",
+        ),
         Prefetch("identifiers", to_attr="prefetched_identifiers"),
     )
 
