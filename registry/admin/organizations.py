@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -33,6 +34,12 @@ from ..models import (
     Placement,
     Post,
     Succession,
+)
+from ..quickstatements import (
+    for_quickstatements,
+    parents_without_qid,
+    quickstatements,
+    refusals,
 )
 from ..resources import OrganizationResource
 from ..schema import ORGANIZATIONS, admin_fieldsets
@@ -231,7 +238,7 @@ class OrganizationAdmin(
     change_list_template = "admin/registry/organization/tree_change_list.html"
     history_latest_first = True
     resource_classes = (OrganizationResource,)
-    actions = ("export_subtrees",)
+    actions = ("export_subtrees", "export_quickstatements")
     inlines = (
         OtherNameInline,
         IdentifierInline,
@@ -302,6 +309,47 @@ class OrganizationAdmin(
             csv_lines(next(lines), lines), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = 'attachment; filename="organizations-subtrees.csv"'
+        return response
+
+    @admin.action(
+        description=gettext_lazy("Export to Wikidata (QuickStatements)"),
+        # As the CSV export: whoever may see the records may take them out.
+        permissions=("view",),
+    )
+    def export_quickstatements(self, request, queryset):
+        """The selected organizations as QuickStatements V1 commands (registry/quickstatements.py),
+        or, when any of them cannot be written as recorded, no file and a message for each: a
+        download leaves the list on screen, so a warning beside it might never be read."""
+        organizations = sorted(for_quickstatements(queryset), key=tree_order_key)
+        refused = refusals(organizations)
+        for organization, reason in refused:
+            self.message_user(
+                request,
+                gettext(
+                    "“%(name)s” (%(id)s) cannot be exported to Wikidata: %(reason)s. Nothing was "
+                    "exported: correct it, or leave it out of the selection."
+                )
+                % {"name": organization, "id": organization.pk, "reason": reason},
+                level=messages.ERROR,
+            )
+        if refused:
+            return None
+        for organization in parents_without_qid(organizations):
+            self.message_user(
+                request,
+                gettext(
+                    "“%(name)s” (%(id)s) has no parent organization (P749) in the file: its "
+                    "parent “%(parent)s” has no Wikidata Q-number. Once it has one in the "
+                    "registry, export again."
+                )
+                % {"name": organization, "id": organization.pk, "parent": organization.parent},
+                level=messages.WARNING,
+            )
+        lines = quickstatements(organizations, retrieved=timezone.localdate())
+        response = HttpResponse(
+            "".join(f"{line}\n" for line in lines), content_type="text/plain; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="quickstatements.txt"'
         return response
 
     def get_form(self, request, obj=None, change=False, **kwargs):
