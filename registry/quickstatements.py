@@ -27,6 +27,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
 from django.db.models import Prefetch, QuerySet
+from django.utils.encoding import iri_to_uri
 from django.utils.translation import gettext
 
 from .dates import PartialDate
@@ -118,7 +119,8 @@ def _terms(organization: Organization) -> list[tuple[str, str, str]]:
 def _reference_urls(organization: Organization) -> list[str]:
     urls: list[str] = []
     for citation in organization.citations.all():
-        url = citation.source.web_url
+        # As a URI (RFC 3987's mapping: Chinese in a path percent-encoded), as the API gives it.
+        url = iri_to_uri(citation.source.web_url)
         if url and url not in urls:
             urls.append(url)
     return urls
