@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Value
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from . import validtime
@@ -210,10 +210,14 @@ def _rows_for(chosen: list[str], positions: dict[str, int]) -> Iterator[list[str
             yield list(_arrange_organization((*values[pk], str(positions[pk]), *related.of(pk))))
 
 
-# A posts row: the post's own columns, then its holder's (the person's and the holding's).
+# A posts row: the post's own columns, then its holder's (the person's and the holding's),
+# then the person's identifiers.
 _POST_OWN = POSTS.own(Post)
-_HOLDER = tuple(f for f in POSTS if f.model is not Post)
-_arrange_post = _arranged(POSTS, _POST_OWN, tuple(f.column for f in _HOLDER))
+_HOLDER = tuple(f for f in POSTS if f.model is not Post and f.cell is not Cell.ITEMS)
+_PERSON_IDENTIFIERS = POSTS["person_identifiers"]
+_arrange_post = _arranged(
+    POSTS, _POST_OWN, (*(f.column for f in _HOLDER), _PERSON_IDENTIFIERS.column)
+)
 
 
 def _holding_value(field: Field) -> str:
@@ -224,7 +228,8 @@ def _holding_value(field: Field) -> str:
 
 
 _HOLDING_VALUES = tuple(_holding_value(f) for f in _HOLDER)
-_NO_HOLDER = [""] * len(_HOLDER)
+_HOLDER_PERSON = _HOLDING_VALUES.index("person_id")
+_NO_HOLDER = [""] * (len(_HOLDER) + 1)
 
 
 def _cells_of(fields: tuple[Field, ...], values: tuple) -> list[str]:
@@ -257,15 +262,26 @@ def post_rows(root: Organization | None = None, on: On | None = None) -> Iterato
     yield from _post_batch(batch)
 
 
+def person_identifier_cells(people: Iterable[str] | QuerySet) -> dict[str, str]:
+    """The `person_identifiers` cell of each of `people` (ids, or a query of them) that has
+    identifiers, from one query. Sorted here, not by the database, whose collation may differ
+    from the importer's order (`checks.check_identifiers`)."""
+    rows = Identifier.objects.filter(person__in=people).values_list(
+        "person", "scheme", "identifier"
+    )
+    return _cells(sorted(rows), _PERSON_IDENTIFIERS)
+
+
 def _post_batch(posts: list[tuple], on: On | None = None) -> Iterator[list[str]]:
+    holdings = Holding.objects.filter(post__in=[p[0] for p in posts])
+    identifiers = person_identifier_cells(holdings.values("person"))
     holders = defaultdict(list)
-    for post, *holding in (
-        Holding.objects.filter(post__in=[p[0] for p in posts])
-        .order_by("post", "position", "pk")
-        .values_list("post_id", *_HOLDING_VALUES)
+    for post, *holding in holdings.order_by("post", "position", "pk").values_list(
+        "post_id", *_HOLDING_VALUES
     ):
         if on is None or validtime.holdings_on([_Held(holding)], on):
-            holders[post].append(_cells_of(_HOLDER, holding))
+            person = holding[_HOLDER_PERSON]
+            holders[post].append([*_cells_of(_HOLDER, holding), identifiers.get(person, "")])
     for pk, *post in posts:
         prefix = _cells_of(_POST_OWN, post)
         for holder in holders.get(pk) or [_NO_HOLDER]:

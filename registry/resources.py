@@ -30,7 +30,12 @@ from import_export.results import Error, Result, RowResult
 
 from . import schema
 from .csvcodec import CSVFormatError, csv_lines, decode, read_records
-from .exports import organization_rows, post_rows, selected_organization_rows
+from .exports import (
+    organization_rows,
+    person_identifier_cells,
+    post_rows,
+    selected_organization_rows,
+)
 from .imports import ImportReport, RowOutcome
 from .models import (
     Citation,
@@ -273,6 +278,7 @@ def registry_state_digest(dataset: str, keys: list[str]) -> str:
             _rows_of(Post, "organization_id", keys),
             holdings,
             _rows_of(Person, "id", people),
+            _rows_of(Identifier, "person_id", people),
         ]
     digest = hashlib.sha256(dataset.encode())
     for rows in tables:
@@ -419,6 +425,7 @@ def _columns_changed(dataset: str, change: str) -> tuple[str, ...]:
     return {
         "new person": ("person_name",),
         "person renamed": ("person_name",),
+        "person identifiers": ("person_identifiers",),
         "holder order or end date": ("holder_order", "end"),
         "post update": ("post_plural", "post_order"),
     }.get(change, ())
@@ -466,6 +473,7 @@ def _stored_cells(
         (h.post_id, h.person_id, str(h.start or "")): h
         for h in Holding.objects.filter(post__in=list(posts.values())).select_related("person")
     }
+    identifiers = person_identifier_cells({h.person_id for h in holdings.values()})
     cells = {}
     for outcome, values in zip(updated, wanted, strict=True):
         post = posts.get((values.get("organization"), values.get("post")))
@@ -476,6 +484,7 @@ def _stored_cells(
         if holding is not None:
             row.update(
                 person_name=holding.person.name,
+                person_identifiers=identifiers.get(holding.person_id, ""),
                 holder_order=str(holding.position),
                 end=str(holding.end or ""),
             )

@@ -495,6 +495,20 @@ POSTS = Dataset(
             required=False,
         ),
         Field(
+            "person_identifiers",
+            Cell.ITEMS,
+            "The person's identifiers in other registries, a JSON array as in the organizations "
+            "file's `identifiers` (same keys and rules). When given, they replace the person's "
+            "identifiers (new or known person), and `[]` removes them; empty leaves a known "
+            "person's identifiers as they are. Rows of one person must give the same ones, in "
+            "any order (or leave the cell empty). Exports write them on every row of the "
+            "person, by scheme, then identifier.",
+            Person,
+            "identifiers",
+            required=False,
+            keys=IDENTIFIER_KEYS,
+        ),
+        Field(
             "holder_order",
             Cell.NUMBER,
             "Order among the post's holders, 1 first.",

@@ -317,16 +317,19 @@ def csv_import(
     return report
 
 
+# The changes of a posts row that change its person (recorded in the person's history).
+_PERSON_CHANGES = frozenset(("new person", "person renamed", "person identifiers"))
+
+
 def _add_imported_to_revision(report: ImportReport, *, comment: str, user=None) -> None:
     """Record what an applied import changed: each changed organization (with its names,
     citations, posts and lineage), and for a posts file the organizations whose posts changed
-    and the people it added or renamed. Written in bulk: linear in the file's size."""
+    and the people it added, renamed or gave other identifiers. Written in bulk: linear in the
+    file's size."""
     changed = [o for o in report.outcomes if o.action != "unchanged"]
     date = timezone.now()
     organizations = sorted({o.organization for o in changed if o.organization})
-    people = sorted(
-        {o.person for o in changed if "new person" in o.changes or "person renamed" in o.changes}
-    )
+    people = sorted({o.person for o in changed if _PERSON_CHANGES.intersection(o.changes)})
     history_record(model=Organization, pks=organizations, comment=comment, user=user, date=date)
     history_record(model=Person, pks=people, comment=comment, user=user, date=date)
     if report.dataset == "events":  # each changed event, with its organizations

@@ -163,7 +163,7 @@ def _plan_posts(
     holders: list[checks.Holder] = []
     seen: dict[tuple, str] = {}
     post_settings: dict[tuple, tuple] = {}
-    names: dict[tuple[str, str], tuple[str, str]] = {}  # (person, column) -> (name, where)
+    names: dict[tuple[str, str], tuple] = {}  # (person, column) -> (value, where)
     for index, record in enumerate(records):
         holder = checks.check_holder(record, report.problems, organizations)
         if progress and index % 5000 == 0:
@@ -201,11 +201,36 @@ def _plan_posts(
         if not checks.same_names(holder, names, report):
             continue
         holders.append(holder)
+    # Each person's identifiers once (their rows agree), on the first row that gives them.
+    identifiers = {
+        person: given
+        for (person, column), given in names.items()
+        if column == "person_identifiers"
+    }
     if not report.problems:
         checks.check_tenures(holders, report, keep_end="end" in absent)
+        checks.check_identifier_owners(
+            (
+                (where, ("person", person), key)
+                for person, (pairs, where) in identifiers.items()
+                for key in pairs
+            ),
+            {("person", person) for person in identifiers},
+            "person_identifiers",
+            report,
+        )
     if report.problems:
         return None
-    return functools.partial(writing.write_posts, holders, people, report, absent)
+    stored_identifiers = stored.person_identifiers(identifiers.keys())
+    return functools.partial(
+        writing.write_posts,
+        holders,
+        people,
+        report,
+        absent,
+        {person: pairs for person, (pairs, _) in identifiers.items()},
+        stored_identifiers,
+    )
 
 
 def _check_placement_rows(

@@ -352,7 +352,8 @@ _ITEMS = tuple(
     for f in ORGANIZATIONS
     if f.cell is Cell.ITEMS
 )
-_POSTS = tuple(_Plain.of(f) for f in POSTS)
+_POSTS = tuple(_Plain.of(f) for f in POSTS if f.cell is not Cell.ITEMS)
+_PERSON_IDENTIFIERS = tuple(_Rule.of(key) for key in POSTS["person_identifiers"].keys)
 
 
 @dataclass
@@ -508,6 +509,8 @@ class Holder:
     holder_order: int | None
     start: str
     end: str
+    # (scheme, identifier) pairs, sorted; None when the cell is empty (it says nothing).
+    person_identifiers: tuple[tuple[str, str], ...] | None = None
 
 
 def check_holder(record: Record, problems: list[Problem], organizations: set) -> Holder | None:
@@ -524,19 +527,42 @@ def check_holder(record: Record, problems: list[Problem], organizations: set) ->
         row.fail("end", f"the end ({end.display()}) is before the start ({start.display()}).")
     if values["person_name"] and not values["person_name"].strip():
         row.fail("person_name", "holds only spaces; give the name, or leave it empty.")
+    identifiers = None
+    if row.cell("person_identifiers"):
+        listed = row.items("person_identifiers", _PERSON_IDENTIFIERS)
+        identifiers = tuple(check_identifiers(row, "person_identifiers", listed))
     if not values["person"] and (
-        values["person_name"] or values["person_name_zh"] or start or end
+        values["person_name"]
+        or values["person_name_zh"]
+        or identifiers is not None
+        or start
+        or end
     ):
-        row.fail("person", "empty, but the row gives a name or dates for a holder.")
-    return Holder(record.where, **values) if row.ok else None
+        row.fail("person", "empty, but the row gives a name, identifiers or dates for a holder.")
+    if not row.ok:
+        return None
+    return Holder(record.where, **values, person_identifiers=identifiers)
 
 
-def same_names(
-    holder: Holder, names: dict[tuple[str, str], tuple[str, str]], report: ImportReport
-) -> bool:
-    """One person, one name: rows giving a person's name (or Chinese name) must agree, or the
-    last row would silently win."""
+def same_names(holder: Holder, names: dict[tuple[str, str], tuple], report: ImportReport) -> bool:
+    """One person, one name: rows giving a person's name (or Chinese name, or identifiers)
+    must agree, or the last row would silently win. `names`: (person, column) -> (the first
+    value given, its line)."""
     ok = True
+    if holder.person and holder.person_identifiers is not None:
+        given = holder.person_identifiers
+        first = names.setdefault((holder.person, "person_identifiers"), (given, holder.where))
+        if first[0] != given:
+            ok = False
+            report.problems.append(
+                Problem(
+                    holder.where,
+                    "person_identifiers",
+                    f"“{holder.person}” has {_pairs(first[0])} on {first[1]} and "
+                    f"{_pairs(given)} here; give a person's identifiers alike in every row "
+                    "(or leave the cell empty).",
+                )
+            )
     for column in ("person_name", "person_name_zh"):
         value = getattr(holder, column)
         if not holder.person or not value:
@@ -554,6 +580,13 @@ def same_names(
                 )
             )
     return ok
+
+
+def _pairs(identifiers: tuple[tuple[str, str], ...]) -> str:
+    """Identifiers as a message quotes them."""
+    if not identifiers:
+        return "no identifiers ([])"
+    return shown(", ".join(f"{scheme} {value}" for scheme, value in identifiers))
 
 
 def check_tenures(holders: list[Holder], report: ImportReport, *, keep_end: bool) -> None:

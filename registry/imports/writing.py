@@ -207,12 +207,16 @@ def _source_ids(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
 
 def write_posts(
     holders: list[Holder],
-    people: dict[str, tuple[str, str]],
+    people: dict[str, tuple[str, str, str]],
     report: ImportReport,
     absent: frozenset[str],
+    identifiers: dict[str, tuple[tuple[str, str], ...]],
+    stored_identifiers: dict[str, tuple[tuple[str, str], ...]],
 ) -> None:
     """Write the checked rows. A column the file leaves out keeps what the registry holds in
-    the posts and holdings the file updates (new ones start with it empty)."""
+    the posts and holdings the file updates (new ones start with it empty). `identifiers`:
+    the people whose rows give identifiers (checked: their rows agree, no one else holds
+    them), which replace their `stored_identifiers`."""
     organizations = sorted({h.organization for h in holders})
     posts: dict[tuple, Post] = {}
     for chunk in chunks(organizations):
@@ -249,6 +253,20 @@ def write_posts(
     Person.objects.bulk_create(new_people.values(), batch_size=2000)
     Person.objects.bulk_update(
         renamed.values(), ["name", "name_zh", "pinyin_key"], batch_size=2000
+    )
+    reidentified = {
+        person
+        for person, pairs in identifiers.items()
+        if pairs != stored_identifiers.get(person, ())
+    }
+    # Every stale identifier goes before any new one is written, so that one the file moves
+    # from one person to another never meets itself.
+    for chunk in chunks(sorted(reidentified & stored_identifiers.keys())):
+        Identifier.objects.filter(person__in=chunk).delete()
+    insert_rows(
+        Identifier,
+        ("person", "scheme", "identifier"),
+        [(person, *pair) for person in sorted(reidentified) for pair in identifiers[person]],
     )
 
     changed_posts = {}
@@ -289,8 +307,11 @@ def write_posts(
             changes.append(f"post {changed_posts[key].import_action}")
         if h.person in new_people:
             changes.append("new person")
-        elif h.person in renamed:
-            changes.append("person renamed")
+        else:
+            if h.person in renamed:
+                changes.append("person renamed")
+            if h.person in reidentified:
+                changes.append("person identifiers")
         action = "update" if changes else "unchanged"
         if h.person:
             holding = holdings.get((*key, h.person, h.start))
