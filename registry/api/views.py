@@ -364,6 +364,11 @@ def _fill_depths(structure, depths: dict) -> None:
 # --- People, posts, memberships ----------------------------------------------------------
 
 
+def _persons():
+    """Everything a person document shows, in a fixed number of queries a page."""
+    return Person.objects.prefetch_related("sources")
+
+
 class PersonList(generics.ListAPIView):
     """People, in the order of their ids."""
 
@@ -388,7 +393,7 @@ class PersonList(generics.ListAPIView):
 
     def get_queryset(self):
         given = Parameters(self.request, ("q", "updated_since", *PAGING))
-        people = Person.objects.prefetch_related("sources")
+        people = _persons()
         if (text := given.text("q")) is not None:
             people = people.matching(_clean_query(text))
         if since := given.moment("updated_since"):
@@ -406,7 +411,11 @@ class PersonDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):
         Parameters(self.request, ())
-        return Person.objects.prefetch_related("sources")
+        return _persons()
+
+
+def _posts():
+    return Post.objects.all()
 
 
 class PostList(generics.ListAPIView):
@@ -424,7 +433,7 @@ class PostList(generics.ListAPIView):
 
     def get_queryset(self):
         given = Parameters(self.request, ("organization", *PAGING))
-        posts = Post.objects.all()
+        posts = _posts()
         if organization := given.record(
             "organization", Organization.objects.all(), "organization"
         ):
@@ -442,7 +451,7 @@ class PostDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):
         Parameters(self.request, ())
-        return Post.objects.all()
+        return _posts()
 
 
 def _memberships():
@@ -514,3 +523,13 @@ class MembershipDetail(generics.RetrieveAPIView):
     def get_queryset(self):
         Parameters(self.request, ())
         return _memberships()
+
+
+# What reads each kind of document, for whoever serves the API's documents in bulk (the
+# downloads, registry/downloads.py): the same querysets and serializers as the endpoints.
+DOCUMENTS = {
+    "organizations": (_organizations, OrganizationSerializer),
+    "persons": (_persons, PersonSerializer),
+    "posts": (_posts, PostSerializer),
+    "memberships": (_memberships, MembershipSerializer),
+}
