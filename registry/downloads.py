@@ -298,18 +298,37 @@ def _serialized(pages: Iterator[list], serializer) -> Iterator[list[dict]]:
     serializer per page, its child and the list it returns refer to each other, and so do
     records and what was prefetched for them. Such cycles outlive their page until the cycle
     collector's rare full collection, and memory then grew with the registry (1.6 times the
-    peak for 4 times the organizations); collecting after each page keeps it flat."""
+    peak for 4 times the organizations); collecting after each page keeps it flat, and costs
+    little as `_young_objects_collected` leaves the rest of the process out of it."""
     for page in pages:
         yield [serializer.to_representation(record) for record in page]
         del page
         gc.collect()
 
 
+@contextmanager
+def _young_objects_collected() -> Iterator[None]:
+    """Leave every object that exists now out of the cycle collector's work until the end: a
+    full collection then reads only what the build made since (one page's worth), not the
+    whole process (0.2 s each, measured, most of a dump's time at 2,000 organizations)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _write_popolo(path: Path, meta: dict, request: Addresses) -> dict[str, int]:
     """Write the dump, a page of documents at a time; return the count of each kind."""
     counts = {}
-    # mtime 0: the same documents give the same bytes, whenever they are compressed.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:
+    # mtime 0: the same documents give the same bytes, whenever they are compressed. Level 6
+    # (zlib's default; gzip's is 9): twice as fast, and 2% larger for these documents.
+    with (
+        _young_objects_collected(),
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as stream,
+    ):
         stream.write(_ENCODER.encode({"meta": meta})[:-1].encode())
         for key, pages in _documents(request):
             stream.write(f',"{key}":['.encode())
