@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from config.language import switch_language
+from registry.downloads import download
 from registry.views import favicon
 
 admin.site.site_header = _("Registry of Government Organizations: curation")
@@ -17,6 +18,8 @@ urlpatterns = [
     path("language/<slug:code>/", switch_language, name="switch-language"),
     # The API's addresses name no language: its documents carry every language.
     path("api/v1/", include("registry.api.urls")),
+    # The bulk downloads name no language either: every file holds every language.
+    path("downloads/<str:name>", download, name="download"),
     *i18n_patterns(
         path("admin/", admin.site.urls),
         path("", include("registry.urls")),

@@ -277,6 +277,16 @@ def public_page(
     served (`served_at`); its ETag changes at midnight and a CDN keeps it until then at most.
     """
     conditional = condition(etag_func=_etag_once(subject, daily))(_rendered(view))
+    return public_resource(conditional, daily=daily)
+
+
+def public_resource(
+    view: Callable[..., HttpResponseBase], *, daily: bool = False
+) -> Callable[..., HttpResponseBase]:
+    """What every public response shares, for a `view` that answers conditional requests
+    itself (`public_page` with the registry's ETag; a bulk download with its file's): GET,
+    HEAD (headers only, nothing generated or read) and OPTIONS, 405 for any other method, and
+    the Cache-Control of public pages (a CDN may keep it `PUBLIC_PAGE_CACHE_SECONDS`)."""
 
     # No CSRF check: the page changes nothing whatever the method, and every method but GET,
     # HEAD and OPTIONS is answered 405 (rather than the CSRF failure's 403).
@@ -289,7 +299,7 @@ def public_page(
             response = HttpResponse(headers={"Allow": ", ".join(ALLOWED_METHODS)})
             response["Content-Length"] = "0"
             return response
-        response = conditional(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
         if request.method == "HEAD" and response.status_code != 304:
             response = _without_body(response)
         if _personal(request, response):

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from importlib import import_module
+from pathlib import Path
 
+import jsonschema
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT3
 
 from registry.models import ChangeStamp, Holding, Kind, Organization, Person, Post
 from registry.roles import EDITORS, VIEWERS
@@ -175,3 +181,25 @@ def viewer_client(client, db):
     user.groups.add(Group.objects.get(name=VIEWERS))
     client.force_login(user)
     return client
+
+
+POPOLO = Path(settings.BASE_DIR).parent / "shared" / "popolo" / "schemas"
+
+
+@pytest.fixture(scope="module")
+def popolo():
+    """A validator per Popolo schema, resolving their `$ref`s from the files (no network)."""
+    schemas = {p.stem: json.loads(p.read_text()) for p in POPOLO.glob("*.json")}
+    registry = Registry().with_resources(
+        (schema["id"], Resource.from_contents(schema, default_specification=DRAFT3))
+        for schema in schemas.values()
+    )
+    return {
+        name: jsonschema.Draft3Validator(schema, registry=registry)
+        for name, schema in schemas.items()
+    }
+
+
+def assert_valid(validator, document: dict) -> None:
+    errors = sorted(validator.iter_errors(document), key=str)
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]

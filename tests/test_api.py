@@ -5,44 +5,22 @@ limit, and a JSON 400 naming every bad parameter."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import jsonschema
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT3
 
 from registry.models import Holding, Identifier, Kind, Organization, Person, Placement, Post
 from registry.services import organization_add, organization_move
-from tests.conftest import admin_submit
+from tests.conftest import admin_submit, assert_valid
 
 
 def add_unit(pk: str, parent: Organization) -> Organization:
     kind = Kind.objects.get(code="internal-department")
     return organization_add(organization=Organization(id=pk, name=pk, parent=parent, kind=kind))
-
-
-POPOLO = Path(settings.BASE_DIR).parent / "shared" / "popolo" / "schemas"
-
-
-@pytest.fixture(scope="module")
-def popolo():
-    """A validator per Popolo schema, resolving their `$ref`s from the files (no network)."""
-    schemas = {p.stem: json.loads(p.read_text()) for p in POPOLO.glob("*.json")}
-    registry = Registry().with_resources(
-        (schema["id"], Resource.from_contents(schema, default_specification=DRAFT3))
-        for schema in schemas.values()
-    )
-    return {
-        name: jsonschema.Draft3Validator(schema, registry=registry)
-        for name, schema in schemas.items()
-    }
 
 
 def get(client, url: str, **headers):
@@ -58,11 +36,6 @@ def every_page(client, url: str) -> list[dict]:
         found += page["results"]
         url = page["next"]
     return found
-
-
-def assert_valid(validator, document: dict) -> None:
-    errors = sorted(validator.iter_errors(document), key=str)
-    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
 
 
 def test_every_document_of_the_seed_validates_against_the_popolo_schemas(client, seeded, popolo):

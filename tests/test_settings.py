@@ -131,3 +131,16 @@ def test_postgresql_gets_no_sqlite_options():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() in {"None", "{}"}
+
+
+def test_the_downloads_directory_comes_from_the_environment(tmp_path):
+    env = {
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "registry.example.org",
+        "DATABASE_URL": "postgres://registry@127.0.0.1:5432/registry",
+        "DOWNLOADS_ROOT": str(tmp_path / "downloads"),
+    }
+    script = "import django; django.setup(); from django.conf import settings; "
+    result = _run("config.settings.prod", script + "print(settings.DOWNLOADS_ROOT)", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "downloads")

@@ -233,3 +233,9 @@ CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
 CORS_ALLOW_CREDENTIALS = False
 CORS_EXPOSE_HEADERS = ("ETag", "Retry-After")
+
+# Where the bulk downloads (/downloads/, registry/downloads.py) are built: a directory the
+# server's processes can write, on local disk (one builder at a time is held with flock).
+DOWNLOADS_ROOT = Path(
+    os.environ.get("DOWNLOADS_ROOT", "").strip() or BASE_DIR / "var" / "downloads"
+)

@@ -170,6 +170,7 @@ def _organizations():
 
 
 def _persons():
+    """Everything a person document shows, in a fixed number of queries a page."""
     return Person.objects.prefetch_related(
         "sources", Prefetch("identifiers", to_attr="prefetched_identifiers")
     )
@@ -477,6 +478,10 @@ class PersonDetail(generics.RetrieveAPIView):
         return _persons()
 
 
+def _posts():
+    return Post.objects.all()
+
+
 class PostList(generics.ListAPIView):
     """Posts, in the order of their ids."""
 
@@ -492,7 +497,7 @@ class PostList(generics.ListAPIView):
 
     def get_queryset(self):
         given = Parameters(self.request, ("organization", *PAGING))
-        posts = Post.objects.all()
+        posts = _posts()
         if organization := given.record(
             "organization", Organization.objects.all(), "organization"
         ):
@@ -510,7 +515,7 @@ class PostDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):
         Parameters(self.request, ())
-        return Post.objects.all()
+        return _posts()
 
 
 def _memberships():
@@ -582,3 +587,13 @@ class MembershipDetail(generics.RetrieveAPIView):
     def get_queryset(self):
         Parameters(self.request, ())
         return _memberships()
+
+
+# What reads each kind of document, for whoever serves the API's documents in bulk (the
+# downloads, registry/downloads.py): the same querysets and serializers as the endpoints.
+DOCUMENTS = {
+    "organizations": (_organizations, OrganizationSerializer),
+    "persons": (_persons, PersonSerializer),
+    "posts": (_posts, PostSerializer),
+    "memberships": (_memberships, MembershipSerializer),
+}
