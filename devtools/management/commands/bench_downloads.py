@@ -177,14 +177,13 @@ class Command(BenchmarkCommand):
             "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "sizes": figures,
             "memory_growth": growth,
+            # Speed is a figure, met or MISSED (machines are noisy); only the checks fail a run.
+            "targets": {
+                f"popolo_within_{POPOLO_TARGET:g}x_csv_at_{f['organizations']}": f["popolo_ratio"]
+                <= POPOLO_TARGET
+                for f in figures
+            },
             "checks": {
-                **{
-                    f"popolo_within_{POPOLO_TARGET:g}x_csv_at_{f['organizations']}": f[
-                        "popolo_ratio"
-                    ]
-                    <= POPOLO_TARGET
-                    for f in figures
-                },
                 # Below a page of the exports, a registry four times larger is a larger page.
                 **{
                     f"{name}_memory_flat": growth[name] <= MEMORY_GROWTH_LIMIT
@@ -224,6 +223,8 @@ class Command(BenchmarkCommand):
             f"export alone: {growth['csv']:.2f}x)"
         )
         write(f"Flat: at most {MEMORY_GROWTH_LIMIT:g}x, from N of {exports.CHUNK:,} up.")
+        for target, ok in results["targets"].items():
+            write(f"  target {target}: {'met' if ok else 'MISSED'}")
         for check, ok in results["checks"].items():
-            verdict = self.style.SUCCESS("met") if ok else self.style.ERROR("NOT MET")
-            write(f"  {check}: {verdict}")
+            verdict = self.style.SUCCESS("passed") if ok else self.style.ERROR("FAILED")
+            write(f"  check {check}: {verdict}")
