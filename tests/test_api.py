@@ -364,3 +364,29 @@ def test_documents_hold_exactly_the_declared_fields(client, seeded):
     assert list(document) == list(OrganizationSerializer().fields)
     subtree = get(client, "/api/v1/organizations/cppcc-general-office/subtree/?limit=1").json()
     assert list(subtree["results"][0]) == list(SubtreeOrganizationSerializer().fields)
+
+
+@pytest.mark.parametrize(
+    ("url", "made"),
+    [
+        ("/api/v1/posts/", "p=abc"),
+        ("/api/v1/memberships/", "p=99999999999999999999999"),
+        ("/api/v1/organizations/", "p=a\x00b"),
+        ("/api/v1/persons/", "p=" + "x" * 500),
+        ("/api/v1/organizations/cppcc-general-office/subtree/", "a\x00b"),
+    ],
+)
+def test_a_cursor_made_by_hand_is_a_400_not_a_500(client, seeded, url, made):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(made.encode()).decode()
+    response = get(client, f"{url}?cursor={cursor}")
+    assert response.status_code == 400 and response.json()["parameter"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01", "0001-01-01T00:00:00", "9999-12-31T23:59:59-12:00"]
+)
+def test_a_moment_at_the_edge_of_time_is_a_400_or_an_answer_never_a_500(client, seeded, moment):
+    response = get(client, f"/api/v1/organizations/?updated_since={moment.replace('+', '%2B')}")
+    assert response.status_code in (200, 400)

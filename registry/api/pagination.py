@@ -53,15 +53,33 @@ class IdCursorPagination(CursorPagination):
         return limit_of(request)
 
     def paginate_queryset(self, queryset, request, view=None):
+        self.key = queryset.model._meta.pk
         page = super().paginate_queryset(queryset, request, view)
         self.base_url = page_address(request)
         return page
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except Exception:  # DRF raises NotFound; a bad cursor is a bad parameter
             raise BadParameter("cursor", self.invalid_cursor_message) from None
+        # A cursor is only base64 of "p=<id>": one made by hand may name any text, which must
+        # still be an id of this list's kind before it reaches a query.
+        if (
+            cursor is not None
+            and cursor.position is not None
+            and not _an_id(self.key, cursor.position)
+        ):
+            raise BadParameter("cursor", self.invalid_cursor_message)
+        return cursor
+
+
+def _an_id(key, text: str) -> bool:
+    if "\x00" in text or len(text) > 200:
+        return False
+    if key.get_internal_type() in ("AutoField", "BigAutoField"):
+        return text.isascii() and text.isdigit() and len(text) <= 18
+    return True
 
 
 def encode_after(pk: str) -> str:
@@ -73,9 +91,12 @@ def decode_after(request) -> str | None:
     if value is None:
         return None
     try:
-        return base64.urlsafe_b64decode(value.encode("ascii")).decode()
+        after = base64.urlsafe_b64decode(value.encode("ascii")).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise BadParameter("cursor", IdCursorPagination.invalid_cursor_message) from None
+    if "\x00" in after or len(after) > 200:
+        raise BadParameter("cursor", IdCursorPagination.invalid_cursor_message)
+    return after
 
 
 def next_page_response(request, results: list, last: str | None) -> Response:

@@ -88,7 +88,13 @@ class Parameters:
                 f"Not an ISO 8601 date or date and time (got {_shown(value)}; e.g. 2026-12-01 "
                 "or 2026-12-01T09:30:00+08:00).",
             )
-        return make_aware(moment, get_current_timezone()) if is_naive(moment) else moment
+        if is_naive(moment):
+            moment = make_aware(moment, get_current_timezone())
+        try:
+            moment.astimezone(datetime.UTC)  # what the query compares in
+        except OverflowError:
+            raise BadParameter(name, f"Out of the range of dates (got {_shown(value)}).") from None
+        return moment
 
     def record(self, name: str, queryset: models.QuerySet, what: str) -> models.Model | None:
         """The row whose primary key (an id or a code) the parameter gives."""
