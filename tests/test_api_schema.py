@@ -4,8 +4,11 @@ type and body) is one the schema documents."""
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -24,7 +27,18 @@ CHECKS = [
 ]
 
 
-def test_every_operation_answers_as_the_schema_says(seeded):
+@pytest.fixture
+def connection_kept():
+    """As the test client does: the test's transaction (and its connection) must outlive each
+    request the WSGI application answers."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_every_operation_answers_as_the_schema_says(seeded, connection_kept):
     # Loaded in the test (schemathesis' lazy pytest loader does not run on this pytest): the
     # schema is fetched from the site itself, as a client would.
     cache.clear()  # no rate limit carried over from other tests
