@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT3
 
@@ -50,6 +50,18 @@ def _migrated_rows_for_tests_that_commit(request) -> None:
     request.getfixturevalue("transactional_db")
     import_module("registry.migrations.0002_vocabularies").add_vocabularies(apps, None)
     ChangeStamp.objects.get_or_create(pk=1, defaults={"version": 1, "changed": timezone.now()})
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_english():
+    """Every test starts in the settings' language, as a process does.
+
+    A request in Chinese (a /zh-hans/ page, an Accept-Language header) leaves its language
+    active in the thread; code outside requests, such as a later test's command, would speak
+    Chinese (CI once saw a refusal of `import_registry` in Chinese)."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

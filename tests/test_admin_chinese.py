@@ -7,23 +7,11 @@ from __future__ import annotations
 import re
 from html import unescape
 
-import pytest
-from django.conf import settings
-from django.utils import translation
-
 from tests.conftest import admin_submit
 
 OFFICE = "registry/organization/cppcc-general-office/change/"
 PERSON = "registry/person/liu-qi/change/"
 ORGANIZATIONS = "registry/organization/"
-
-
-@pytest.fixture(autouse=True)
-def _english_after_each_test():
-    """A Chinese request leaves its language active in the thread; the next test starts in
-    English."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
 
 
 def _labels(html: str) -> set[str]:

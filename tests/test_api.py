@@ -146,10 +146,10 @@ def test_a_unit_placed_elsewhere_then_is_listed_under_its_parent_of_then(client,
         o["id"] for o in every_page(client, f"/api/v1/organizations/?parent={other.pk}&on=1995")
     ]
     assert unit.pk in children_then
-    subtree_then = [
-        o["id"] for o in every_page(client, f"/api/v1/organizations/{other.pk}/subtree/?on=1995")
-    ]
-    assert unit.pk in subtree_then
+    subtree_then = every_page(client, f"/api/v1/organizations/{other.pk}/subtree/?on=1995")
+    # Under its parent of then, one level down, with its own units below it.
+    depths = {o["id"]: o["depth"] for o in subtree_then}
+    assert depths[other.pk] == 0 and depths[unit.pk] == 1
 
 
 def test_a_subtree_comes_in_tree_order_across_pages_with_depths(client, seeded):

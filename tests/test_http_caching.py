@@ -469,18 +469,8 @@ def test_a_page_rendered_for_http_is_never_served_over_https(reader, seeded):
 # --- One language's page is never the other's -----------------------------------------------
 
 
-@pytest.fixture
-def _english_afterwards():
-    """A Chinese request leaves its language active in the thread; later code outside a request
-    (the next test's) must not inherit it."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
-
-
 @pytest.mark.parametrize("url", [RESEARCH_OFFICE, "/", "/search/?q=research", CHART])
-def test_the_english_and_the_chinese_page_have_different_etags(
-    reader, seeded, url, _english_afterwards
-):
+def test_the_english_and_the_chinese_page_have_different_etags(reader, seeded, url):
     english, english_html = _fetch(reader, url)
     chinese, chinese_html = _fetch(reader, f"/zh-hans{url}")
     assert english != chinese
@@ -491,9 +481,7 @@ def test_the_english_and_the_chinese_page_have_different_etags(
     assert _revalidate(reader, f"/zh-hans{url}", chinese).status_code == 304
 
 
-def test_the_render_cache_never_serves_one_language_for_the_other(
-    reader, seeded, _english_afterwards
-):
+def test_the_render_cache_never_serves_one_language_for_the_other(reader, seeded):
     english = _body(reader.get(RESEARCH_OFFICE))
     chinese = _body(reader.get(f"/zh-hans{RESEARCH_OFFICE}"))
     assert '<html lang="en">' in english
@@ -503,7 +491,7 @@ def test_the_render_cache_never_serves_one_language_for_the_other(
         assert _body(reader.get(f"/zh-hans{RESEARCH_OFFICE}")) == chinese
 
 
-def test_the_render_cache_key_names_the_language(rf, seeded, monkeypatch, _english_afterwards):
+def test_the_render_cache_key_names_the_language(rf, seeded, monkeypatch):
     """Even for one address (a server that answered both languages at one URL would be keyed
     apart): the key holds the language the page is rendered in."""
     rendered = []

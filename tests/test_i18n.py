@@ -86,14 +86,6 @@ MONTHS = re.compile(
 )
 
 
-@pytest.fixture(autouse=True)
-def _english_after_each_test():
-    """A Chinese request leaves its language active in the thread (the next request would set
-    its own; code outside requests, such as the next test's, would not)."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
-
-
 @pytest.fixture
 def reader() -> Client:
     return Client()

@@ -400,15 +400,8 @@ class OrganizationSubtree(DatedListMixin, generics.GenericAPIView):
         if not validtime.exists_on(root, self.on):
             raise BadParameter("on", f"{root.pk} did not exist on {self.on}.")
         structure = validtime.structure_on(root, self.on, lambda units: units)
-        depths = {root.pk: 0}
-        for parent_pk, children in structure.children.items():
-            for child in children:
-                depths[child.pk] = depths.get(parent_pk, 0) + 1
+        depths = _depths(structure)
         order = [root.pk, *(node.pk for node in structure.nodes)]
-        # Depth in order: a parent is always listed before its children.
-        for pk in order:
-            depths.setdefault(pk, 0)
-        _fill_depths(structure, depths)
         if after is not None:
             if after not in order:
                 raise BadParameter(
@@ -422,12 +415,14 @@ class OrganizationSubtree(DatedListMixin, generics.GenericAPIView):
         return [found[pk] for pk in chosen if pk in found], depths
 
 
-def _fill_depths(structure, depths: dict) -> None:
-    stack = [(structure.root.pk, 0)]
+def _depths(structure) -> dict[str, int]:
+    """Each unit's levels below the structure's root (the root: 0)."""
+    depths, stack = {}, [(structure.root.pk, 0)]
     while stack:
         pk, depth = stack.pop()
         depths[pk] = depth
         stack.extend((child.pk, depth + 1) for child in structure.children.get(pk, ()))
+    return depths
 
 
 # --- People, posts, memberships ----------------------------------------------------------
