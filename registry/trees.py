@@ -153,17 +153,6 @@ def nested_sets_valid(stored: Mapping[Any, NestedSet]) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class OutlineRow:
-    """One line of a nested list. Templates open a list before a row that `opens`, and after
-    the row close one list per item of `closes` (a range, so templates can loop over it)."""
-
-    node: Any
-    depth: int
-    opens: bool
-    closes: range
-
-
 def children_by_parent(nodes: Iterable[Any]) -> dict[Any, list[Any]]:
     children: dict[Any, list[Any]] = defaultdict(list)
     for node in nodes:
@@ -171,24 +160,65 @@ def children_by_parent(nodes: Iterable[Any]) -> dict[Any, list[Any]]:
     return children
 
 
-def outline(tops: Sequence[Any], children: dict[Any, list[Any]]) -> list[OutlineRow]:
-    """The subtrees under `tops`, depth first, as rows ready for a nested <ul>."""
-    walked: list[tuple[Any, int]] = []
-    stack = [(node, 0) for node in reversed(tops)]
+# How much of a large outline a page shows open (issue 15: a unit with 624 sub-units made a
+# 22,000 px page). A subtree this small is shown whole; a larger one shows as many whole levels
+# as fit in about this many lines, at least its first level.
+OUTLINE_WHOLE = 60
+OUTLINE_BUDGET = 60
+# In a large outline, a list of more than LONG_LIST units shows its first SHOWN_OF_LONG_LIST and
+# folds the rest.
+LONG_LIST = 30
+SHOWN_OF_LONG_LIST = 20
+
+
+@dataclass(frozen=True)
+class Folding:
+    """How an outline of `tops` and everything under them is shown: `sizes[pk]` is how many
+    units are under each unit (in the tree given, which may be a date's); a unit at a depth
+    below `open_depth` (the tops being at depth 0) starts open, deeper ones folded; when
+    `shorten`, a list longer than LONG_LIST shows only its first SHOWN_OF_LONG_LIST units and
+    folds the rest."""
+
+    sizes: dict[Any, int]
+    open_depth: float
+    shorten: bool
+
+    def shown(self, units: Sequence[Any]) -> int:
+        """How many of the list `units` are shown before the fold of the rest."""
+        if self.shorten and len(units) > LONG_LIST:
+            return SHOWN_OF_LONG_LIST
+        return len(units)
+
+
+def outline_folding(tops: Sequence[Any], children: Mapping[Any, Sequence[Any]]) -> Folding:
+    """What an outline of `tops` shows open, from the rows grouped by parent (linear in the
+    subtree's size, no query): everything when the subtree is small, otherwise whole levels
+    while the lines shown stay within OUTLINE_BUDGET."""
+    preorder: list[Any] = []
+    stack = list(reversed(tops))
     while stack:
-        node, depth = stack.pop()
-        walked.append((node, depth))
-        stack.extend((child, depth + 1) for child in reversed(children.get(node.pk, ())))
-    rows = []
-    for index, (node, depth) in enumerate(walked):
-        previous_depth = walked[index - 1][1] if index else -1
-        next_depth = walked[index + 1][1] if index + 1 < len(walked) else -1
-        rows.append(
-            OutlineRow(
-                node=node,
-                depth=depth,
-                opens=previous_depth < depth,
-                closes=range(max(depth - next_depth, 0)),
-            )
+        node = stack.pop()
+        preorder.append(node)
+        stack.extend(reversed(children.get(node.pk, ())))
+    sizes: dict[Any, int] = {}
+    for node in reversed(preorder):  # children before their parents
+        sizes[node.pk] = sum(1 + sizes[kid.pk] for kid in children.get(node.pk, ()))
+    if len(preorder) <= OUTLINE_WHOLE:
+        return Folding(sizes, float("inf"), shorten=False)
+    folding = Folding(sizes, 0, shorten=True)
+    # Lines shown with the lists down to `depth` open: the units shown of each list, and one
+    # line for each list's fold of the rest.
+    lines, depth, level = 0, 0, [list(tops)]
+    while level:
+        shown_lists = [units[: folding.shown(units)] for units in level]
+        lines += sum(
+            len(units) + (len(units) < len(whole))
+            for units, whole in zip(shown_lists, level, strict=True)
         )
-    return rows
+        if lines > OUTLINE_BUDGET:
+            break
+        depth += 1
+        level = [
+            children[node.pk] for units in shown_lists for node in units if node.pk in children
+        ]
+    return Folding(sizes, max(depth - 1, 0) if level else float("inf"), shorten=True)

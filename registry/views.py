@@ -25,6 +25,7 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 
@@ -39,7 +40,7 @@ from .search import MatchedName, person_matched_name
 from .search import organization_matched_name as organization_matched
 from .templatetags.registry_i18n import parenthetical
 from .templatetags.registry_names import in_chinese, names_html
-from .trees import OutlineRow, children_by_parent, outline, tree_order
+from .trees import children_by_parent, outline_folding, tree_order
 
 SEARCH_MAX_LENGTH = 200
 SEARCH_PAGE_SIZE = 50
@@ -235,10 +236,10 @@ class OrganizationDetailView(DetailView):
             dates_unknown=validtime.dates_unknown(organization),
             posts=posts,
             departments=_outline_html(
-                outline([c for c in direct if not c.kind.is_affiliated], children), suffix
+                [c for c in direct if not c.kind.is_affiliated], children, suffix
             ),
             affiliated=_outline_html(
-                outline([c for c in direct if c.kind.is_affiliated], children), suffix
+                [c for c in direct if c.kind.is_affiliated], children, suffix
             ),
             predecessors=[link for link in links if link.successor_id == organization.pk],
             successors=[link for link in links if link.predecessor_id == organization.pk],
@@ -298,27 +299,62 @@ def _descendants(organization: Organization) -> QuerySet:
     return _outline_rows(Organization.objects.subtree(organization, include_self=False))
 
 
-def _outline_html(rows: list[OutlineRow], suffix: str = "") -> str:
-    """Nested lists of links to the units in `rows`, each with what the sources write in
-    parentheses. Built here rather than in a template: a large unit has thousands of lines,
-    and the template engine (with a URL reversal per line) costs several times more."""
-    if not rows:
+def _outline_html(tops: list[Organization], children: dict, suffix: str = "") -> str:
+    """Nested lists of links to `tops` and the units under them (`children`, grouped by
+    parent), each with what the sources write in parentheses. A unit with units under it is a
+    <details> saying how many, open or folded as `outline_folding()` decides, so that a large
+    subtree stays a page one can read, and works without JavaScript; folded units stay in the
+    HTML, for search engines and find-in-page. Built here rather than in a template: a large
+    unit has thousands of lines, and the template engine (with a URL reversal per line) costs
+    several times more."""
+    if not tops:
         return ""
+    folding = outline_folding(tops, children)
     before, after = reverse("registry:organization", kwargs={"pk": URL_SENTINEL}).split(
         URL_SENTINEL
     )
     after += suffix
     page_chinese = in_chinese()
-    html = []
-    for row in rows:
-        node = row.node
-        html.append("<ul>" if row.opens else "</li>")
+    html = ["<ul>"]
+    # One entry per list being written: its units, the index of the next one, their depth.
+    stack: list[tuple[list[Organization], int, int]] = [(tops, 0, 0)]
+    while stack:
+        units, index, depth = stack[-1]
+        shown = folding.shown(units)
+        if index == len(units):
+            stack.pop()
+            if shown < len(units):
+                html.append("</ul></details></li>")
+            html.append("</ul>")
+            if stack:
+                html.append("</details></li>")
+            continue
+        stack[-1] = (units, index + 1, depth)
+        if index == shown:
+            more = ngettext(
+                "%(count)s more unit at this level",
+                "%(count)s more units at this level",
+                len(units) - shown,
+            ) % {"count": len(units) - shown}
+            html.append(f'\n<li class="fold-rest"><details><summary>{escape(more)}</summary><ul>')
+        node = units[index]
         url = f"{before}{node.pk}{after}"
-        html.append(f"\n<li>{names_html(node.name, node.name_zh, url, page_chinese)}")
+        line = names_html(node.name, node.name_zh, url, page_chinese)
         parts = parenthetical(node)
         if parts:
-            html.append(f' <span class="aside">({escape(", ".join(parts))})</span>')
-        html.append("</li></ul>" * len(row.closes))
+            line += f' <span class="aside">({escape(", ".join(parts))})</span>'
+        kids = children.get(node.pk)
+        if not kids:
+            html.append(f"\n<li>{line}</li>")
+            continue
+        size = folding.sizes[node.pk]
+        count = ngettext("%(count)s unit", "%(count)s units", size) % {"count": size}
+        opened = " open" if depth < folding.open_depth else ""
+        html.append(
+            f"\n<li><details{opened}><summary>{line}"
+            f' <span class="count">— {escape(count)}</span></summary><ul>'
+        )
+        stack.append((kids, 0, depth + 1))
     return mark_safe("".join(html))
 
 
