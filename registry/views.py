@@ -301,10 +301,10 @@ def _descendants(organization: Organization) -> QuerySet:
 
 def _outline_html(tops: list[Organization], children: dict, suffix: str = "") -> str:
     """Nested lists of links to `tops` and the units under them (`children`, grouped by
-    parent), each with what the sources write in parentheses. A unit with units under it is a
-    <details> saying how many, open or folded as `outline_folding()` decides, so that a large
-    subtree stays a page one can read, and works without JavaScript; folded units stay in the
-    HTML, for search engines and find-in-page. Built here rather than in a template: a large
+    parent), each with what the sources write in parentheses. A unit with units under it has
+    a <details> saying how many, open or folded as `outline_folding()` decides, so that a large
+    subtree stays a page one can read, without JavaScript; folded units stay in the HTML, for
+    search engines and find-in-page. Built here rather than in a template: a large
     unit has thousands of lines, and the template engine (with a URL reversal per line) costs
     several times more."""
     if not tops:
@@ -347,12 +347,17 @@ def _outline_html(tops: list[Organization], children: dict, suffix: str = "") ->
         if not kids:
             html.append(f"\n<li>{line}</li>")
             continue
+        # The fold's control comes after the unit's link, not around it: a link inside a
+        # <summary> is a control inside a control (axe: nested-interactive).
         size = folding.sizes[node.pk]
         count = ngettext("%(count)s unit", "%(count)s units", size) % {"count": size}
+        label = ngettext(
+            "%(count)s unit under %(name)s", "%(count)s units under %(name)s", size
+        ) % {"count": size, "name": (node.name_zh if page_chinese else "") or node.name}
         opened = " open" if depth < folding.open_depth else ""
         html.append(
-            f"\n<li><details{opened}><summary>{line}"
-            f' <span class="count">— {escape(count)}</span></summary><ul>'
+            f'\n<li>{line} <details{opened}><summary aria-label="{escape(label)}">'
+            f"{escape(count)}</summary><ul>"
         )
         stack.append((kids, 0, depth + 1))
     return mark_safe("".join(html))

@@ -50,16 +50,19 @@ def _import(folder: Path, name: str, rows: list[dict[str, str]]) -> None:
 
 
 class _Folds(HTMLParser):
-    """The <details> of one section, in document order: (depth, open, summary text, the unit
-    links inside, directly or deeper)."""
+    """The <details> of one section, in document order, each with its depth, whether it is
+    open, its name (the unit whose units it holds, then its summary: "Research Office — 3
+    units"), its summary's label, and the unit links inside it (at any depth)."""
 
     def __init__(self, section_id: str):
         super().__init__()
         self.section_id = section_id
         self.inside = 0
+        self.items: list[dict] = []  # the <li> being read, outermost first
         self.open: list[dict] = []
         self.folds: list[dict] = []
         self.in_summary: dict | None = None
+        self.in_name: dict | None = None
         self.links: list[str] = []
 
     def handle_starttag(self, tag, attrs):
@@ -69,43 +72,52 @@ class _Folds(HTMLParser):
             return
         if tag == "section":
             self.inside += 1
+        elif tag == "li":
+            self.items.append({"name": "", "named": False})
         elif tag == "details":
-            fold = {
-                "depth": len(self.open),
-                "open": "open" in attributes,
-                "summary": "",
-                "links": [],
-            }
+            item = self.items[-1]
+            fold = {"depth": len(self.open), "open": "open" in attributes, "unit": item["name"]}
+            fold |= {"summary": "", "links": []}
             self.open.append(fold)
             self.folds.append(fold)
         elif tag == "summary":
             self.in_summary = self.open[-1]
+            self.in_summary["label"] = attributes.get("aria-label")
         elif tag == "a":
             self.links.append(attributes["href"])
             for fold in self.open:
                 fold["links"].append(attributes["href"])
+            if not self.items[-1]["named"]:
+                self.in_name = self.items[-1]
 
     def handle_endtag(self, tag):
         if not self.inside:
             return
         if tag == "section":
             self.inside -= 1
+        elif tag == "li":
+            self.items.pop()
         elif tag == "details":
             self.open.pop()
         elif tag == "summary":
             self.in_summary = None
+        elif tag == "a" and self.in_name:
+            self.in_name["named"], self.in_name = True, None
 
     def handle_data(self, data):
         if self.inside and self.in_summary is not None:
             self.in_summary["summary"] += data
+        if self.inside and self.in_name is not None:
+            self.in_name["name"] += data
 
 
 def folds(html: str, section_id: str = "departments") -> tuple[list[dict], list[str]]:
     parser = _Folds(section_id)
     parser.feed(html)
-    assert not parser.open, "unbalanced <details>"
+    assert not parser.open and not parser.items, "unbalanced lists"
     for fold in parser.folds:
-        fold["summary"] = " ".join(fold["summary"].split())
+        summary = " ".join(fold["summary"].split())
+        fold["name"] = f"{fold['unit']} — {summary}" if fold["unit"] else summary
     return parser.folds, parser.links
 
 
@@ -115,20 +127,20 @@ def _page(client, url: str) -> str:
     return response.content.decode()
 
 
-def _by_summary(found: list[dict]) -> dict[str, dict]:
-    return {fold["summary"]: fold for fold in found}
+def _by_name(found: list[dict]) -> dict[str, dict]:
+    return {fold["name"]: fold for fold in found}
 
 
 def test_a_small_subtree_is_shown_whole_with_each_unit_counted(client, seeded):
     found, _ = folds(_page(client, CPPCC_OFFICE))
     assert found and all(fold["open"] for fold in found)
-    research = _by_summary(found)["Research Office 研究室 (deputy ministerial-level) — 3 units"]
+    research = _by_name(found)["Research Office — 3 units"]
     assert research["links"] == [
-        "/organizations/cppcc-go-research-office/",
         "/organizations/cppcc-go-research-office-theoretical-bureau/",
         "/organizations/cppcc-go-research-office-information-bureau/",
         "/organizations/cppcc-go-research-office-office/",
     ]
+    assert research["label"] == "3 units under Research Office"
     assert not any("more units" in fold["summary"] for fold in found)
 
 
@@ -136,7 +148,7 @@ def test_a_large_unit_opens_its_first_levels_and_folds_the_rest(client, db, tmp_
     import_large_unit(tmp_path)
     html = _page(client, "/organizations/big/")
     found, links = folds(html)
-    summaries = _by_summary(found)
+    summaries = _by_name(found)
     # The first list: 20 departments shown, the other 604 in one fold, closed.
     rest = summaries["604 more units at this level"]
     assert (rest["depth"], rest["open"]) == (0, False)
@@ -147,13 +159,13 @@ def test_a_large_unit_opens_its_first_levels_and_folds_the_rest(client, db, tmp_
     assert (division["depth"], division["open"]) == (0, True)
     section = summaries["Section 0.0 — 1 unit"]
     assert (section["depth"], section["open"]) == (1, False)
-    assert section["links"] == ["/organizations/big-0-0/", "/organizations/big-0-0-t/"]
-    assert [f["summary"] for f in found if f["depth"] == 1 and f["open"]] == []
+    assert section["links"] == ["/organizations/big-0-0-t/"]
+    assert [f["name"] for f in found if f["depth"] == 1 and f["open"]] == []
     # Every unit is in the page, folded or not, each once.
     assert len(links) == len(set(links)) == 624 + 40
     # Institutions are a small list of their own: shown whole.
     institutes, _ = folds(html, "affiliated")
-    assert [(f["summary"], f["open"]) for f in institutes] == [("Institute 0 — 3 units", True)]
+    assert [(f["name"], f["open"]) for f in institutes] == [("Institute 0 — 3 units", True)]
 
 
 def test_a_long_list_deeper_down_is_shortened_too(client, db, tmp_path):
@@ -165,7 +177,7 @@ def test_a_long_list_deeper_down_is_shortened_too(client, db, tmp_path):
     ]
     _import(tmp_path, "deep", rows)
     found, links = folds(_page(client, "/organizations/deep/"))
-    summaries = _by_summary(found)
+    summaries = _by_name(found)
     assert (summaries["Department 0 — 105 units"]["open"]) is True
     rest = summaries["25 more units at this level"]
     assert (rest["depth"], rest["open"], len(rest["links"])) == (1, False, 25)
@@ -199,8 +211,8 @@ def test_the_dated_page_is_folded_alike_with_dated_links(client, db, tmp_path):
     import_large_unit(tmp_path)
     today, _ = folds(_page(client, "/organizations/big/"))
     dated, links = folds(_page(client, "/organizations/big/?on=2000"))
-    assert [(f["summary"], f["open"], f["depth"]) for f in dated] == [
-        (f["summary"], f["open"], f["depth"]) for f in today
+    assert [(f["name"], f["open"], f["depth"]) for f in dated] == [
+        (f["name"], f["open"], f["depth"]) for f in today
     ]
     assert all(link.endswith("?on=2000") for link in links)
 
@@ -212,8 +224,8 @@ def test_the_chinese_page_is_folded_alike_and_counts_in_chinese(client, db, tmp_
     assert [(f["open"], f["depth"], len(f["links"])) for f in chinese] == [
         (f["open"], f["depth"], len(f["links"])) for f in english
     ]
-    summaries = [f["summary"] for f in chinese]
-    assert "本级另有 604 个单位" in summaries
-    assert "研究处 Research Division" not in summaries  # a leaf: no fold
-    assert "Division 0 — 8 个单位" in summaries
+    names = {f["name"]: f["label"] for f in chinese}
+    assert "本级另有 604 个单位" in names
+    assert names["Division 0 — 8 个单位"] == "Division 0 下属 8 个单位"
+    assert names["研究处 — 8 个单位"] == "研究处 下属 8 个单位"
     assert all(link.startswith("/zh-hans/organizations/") for link in links)
