@@ -21,6 +21,8 @@ _LEAVES = r"""
     return `${el.tagName.toLowerCase()}${id}${cls} "${text}"`;
   };
   const shown = (el) => {
+    // In a closed <details> (content-visibility: hidden), or under display: none.
+    if (el.checkVisibility && !el.checkVisibility()) return false;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.display === 'none' || +style.opacity === 0) {
       return false;
