@@ -362,12 +362,15 @@ def organization_chart(
     ) % {"name": organization.name, **counts}
     canvas = _Canvas(root, url_for)
     wide = columns > 1
-    unit_x = (width - BOX_W * (2 if wide else 1)) / 2
+    # At the left, above the first column: a phone shows the chart at its own size in a frame
+    # that scrolls sideways from the left edge, and a centred unit would start out of view.
+    unit_x = MARGIN
     canvas.box(root, organization, unit_x, MARGIN, "unit", wide=wide)
     y = MARGIN + BOX_H + ROW_GAP
     page = url_for(organization)
     if departments or affiliated:
-        canvas.line(root, width / 2, MARGIN + BOX_H, width / 2, y - 6)
+        middle = unit_x + BOX_W * (2 if wide else 1) / 2
+        canvas.line(root, middle, MARGIN + BOX_H, middle, y - 6)
     if departments:
         y = _section(
             canvas,
