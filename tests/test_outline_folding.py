@@ -14,18 +14,20 @@ from .csvtools import write
 
 CPPCC_OFFICE = "/organizations/cppcc-general-office/"
 HOSTILE = "<script>alert(\"x\")</script> & 'quoted' Division"
+# One word wider than a phone.
+LONG = "Generalverwaltungsdirektionssekretariatsunterabteilungsbüro" * 2
 
 
 def import_large_unit(
     folder: Path, pk: str = "big", direct: int = 624, *, formed: str = "1990"
 ) -> None:
     """Import (as a curator's CSV would) a unit with `direct` departments; the first five hold
-    four sections each, every section one team; the second department has a hostile name and
-    the third a Chinese one; twelve affiliated institutions, the first with three centres."""
+    four sections each, every section one team; the second department has a hostile name, the
+    third a Chinese one, the fourth a word wider than a phone; twelve affiliated institutions, the first with three centres."""
     row = _row
     rows = [row(pk, "", "Big Office", "administrative-agency", formed=formed, name_zh="大办公厅")]
     for i in range(direct):
-        name = {1: HOSTILE, 2: "Research Division"}.get(i, f"Division {i}")
+        name = {1: HOSTILE, 2: "Research Division", 3: LONG}.get(i, f"Division {i}")
         rows.append(row(f"{pk}-{i}", pk, name, name_zh="研究处" if i == 2 else ""))
     for i in range(5):
         for j in range(4):
