@@ -23,7 +23,8 @@ def import_large_unit(
 ) -> None:
     """Import (as a curator's CSV would) a unit with `direct` departments; the first five hold
     four sections each, every section one team; the second department has a hostile name, the
-    third a Chinese one, the fourth a word wider than a phone; twelve affiliated institutions, the first with three centres."""
+    third a Chinese one, the fourth a word wider than a phone; twelve affiliated institutions,
+    the first with three centres."""
     row = _row
     rows = [row(pk, "", "Big Office", "administrative-agency", formed=formed, name_zh="大办公厅")]
     for i in range(direct):
