@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
+from registry.admin.autocomplete import PATH_SEPARATOR
 from registry.models import (
     IDENTIFIER_HELP,
     Kind,
@@ -27,8 +26,13 @@ SUGGEST = "/admin/registry/organization/suggest-id/"
 def _pick(client, term: str, field: str = "parent", model: str = "organization", page=1):
     response = client.get(
         PICKER,
-        {"term": term, "app_label": "registry", "model_name": model, "field_name": field,
-         "page": page},
+        {
+            "term": term,
+            "app_label": "registry",
+            "model_name": model,
+            "field_name": field,
+            "page": page,
+        },
     )
     assert response.status_code == 200, response.content
     return response.json()
@@ -37,8 +41,8 @@ def _pick(client, term: str, field: str = "parent", model: str = "organization",
 def test_picker_shows_each_candidates_path_and_rank(seeded, editor_client):
     texts = {r["id"]: r["text"] for r in _pick(editor_client, "Research Office")["results"]}
     npc = Organization.objects.get(pk="npcsc-go-research-office")
-    path = " › ".join(a.name for a in npc.get_ancestors())
-    assert texts["npcsc-go-research-office"].startswith(f"{path} › Research Office")
+    path = PATH_SEPARATOR.join(a.name for a in npc.get_ancestors())
+    assert texts["npcsc-go-research-office"].startswith(f"{path}{PATH_SEPARATOR}Research Office")
     assert texts["cppcc-go-research-office"] != texts["npcsc-go-research-office"]
     if npc.rank_id:
         assert texts["npcsc-go-research-office"].endswith(f" · {npc.rank.name}")
@@ -56,9 +60,13 @@ def test_picker_ranks_exact_matches_then_prefixes_then_the_rest(seeded, editor_c
 
 def test_picker_matches_chinese_names_pinyin_other_names_and_ids(seeded, editor_client):
     unit = Organization.objects.get(pk="cppcc-go-research-office")
-    OtherName.objects.create(organization=unit, name="Policy Studies Unit Zeta", position=1)
+    OtherName.objects.create(
+        organization=unit, name="Policy Studies Unit Zeta", name_type="abbreviation", position=1
+    )
     for term in (unit.name_zh or "研究室", "cppcc-go-research-office", "Studies Unit Zeta"):
-        assert "cppcc-go-research-office" in [r["id"] for r in _pick(editor_client, term)["results"]]
+        assert "cppcc-go-research-office" in [
+            r["id"] for r in _pick(editor_client, term)["results"]
+        ]
     assert _pick(editor_client, "cppcc-go-research-office")["results"][0]["id"] == (
         "cppcc-go-research-office"
     )
@@ -75,13 +83,22 @@ def test_picker_tells_apart_many_units_of_the_same_name_in_bounded_queries(
         units.append(Organization(id=f"bulk-{i}", name=f"Unit {i}", parent=parent, kind=kind))
     # Units of the same name under different parents, as in a large registry.
     for i, parent in enumerate(parents):
-        units.append(
-            Organization(id=f"go-{i}", name="General Office", parent=parent, kind=kind)
-        )
+        units.append(Organization(id=f"go-{i}", name="General Office", parent=parent, kind=kind))
     Organization.objects.bulk_create(
-        [Organization(**{f.attname: getattr(u, f.attname) for f in Organization._meta.concrete_fields
-                          if f.attname not in ("lft", "rght", "tree_id", "level")},
-                      lft=0, rght=0, tree_id=0, level=0) for u in units]
+        [
+            Organization(
+                **{
+                    f.attname: getattr(u, f.attname)
+                    for f in Organization._meta.concrete_fields
+                    if f.attname not in ("lft", "rght", "tree_id", "level")
+                },
+                lft=0,
+                rght=0,
+                tree_id=0,
+                level=0,
+            )
+            for u in units
+        ]
     )
     Organization.objects.rebuild()
     with django_assert_max_num_queries(12):
@@ -96,8 +113,12 @@ def test_picker_keeps_the_admins_permission_checks(seeded, client):
     client.force_login(nobody)
     response = client.get(
         PICKER,
-        {"term": "Office", "app_label": "registry", "model_name": "organization",
-         "field_name": "parent"},
+        {
+            "term": "Office",
+            "app_label": "registry",
+            "model_name": "organization",
+            "field_name": "parent",
+        },
     )
     assert response.status_code == 403
     client.logout()
@@ -114,14 +135,14 @@ def test_picker_serves_placements_lineage_posts_and_events(seeded, editor_client
         text = _pick(editor_client, "Research Office", field=field, model=model)["results"][0][
             "text"
         ]
-        assert " › " in text, (model, text)
+        assert PATH_SEPARATOR in text, (model, text)
 
 
 def test_chosen_parent_shows_its_path_on_the_change_form(seeded, editor_client):
     page = editor_client.get("/admin/registry/organization/cppcc-go-research-office/change/")
     html = page.content.decode()
     parent = Organization.objects.get(pk="cppcc-general-office")
-    path = " › ".join([*(a.name for a in parent.get_ancestors()), parent.name])
+    path = PATH_SEPARATOR.join([*(a.name for a in parent.get_ancestors()), parent.name])
     assert path.replace("'", "&#x27;") in html
     assert 'data-ajax--url="/admin/registry/organization/autocomplete/"' in html
 
@@ -139,9 +160,10 @@ def test_identifier_is_suggested_from_the_english_name_under_the_parents_id(seed
     assert _suggest(editor_client, name="Archives Bureau", parent="cppcc-general-office") == (
         "cppcc-go-archives-bureau"
     )
-    assert _suggest(
-        editor_client, name="People's Letters Office", parent="cppcc-go-research-office"
-    ) == "cppcc-go-research-office-peoples-letters-office"
+    assert (
+        _suggest(editor_client, name="People's Letters Office", parent="cppcc-go-research-office")
+        == "cppcc-go-research-office-peoples-letters-office"
+    )
     assert _suggest(editor_client, name="Top Body") == "top-body"
 
 
@@ -200,7 +222,9 @@ def test_identifier_error_says_what_the_help_says(seeded, editor_client, bad):
     response = _add(editor_client, id=bad)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["id"]
-    assert errors == ["Use lowercase letters, digits and single hyphens only (e.g. npcsc-research-office)."]
+    assert errors == [
+        "Use lowercase letters, digits and single hyphens only (e.g. npcsc-research-office)."
+    ]
     assert "lowercase letters, digits and single hyphens" in str(IDENTIFIER_HELP)
     assert "underscores" not in response.content.decode()
     assert not Organization.objects.filter(name="Archives Bureau").exists()
@@ -209,7 +233,6 @@ def test_identifier_error_says_what_the_help_says(seeded, editor_client, bad):
 def test_csv_docs_and_import_refusal_state_the_same_rule():
     from pathlib import Path
 
-    from registry.imports.checks import Checker  # noqa: F401
     from registry.models import IDENTIFIER_RULE
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "csv.md").read_text()
@@ -245,7 +268,9 @@ def test_other_names_added_in_the_inline_without_positions_are_appended_in_order
 ):
     url = "/admin/registry/organization/cppcc-go-research-office/change/"
     org = Organization.objects.get(pk="cppcc-go-research-office")
-    OtherName.objects.create(organization=org, name="Existing", position=3)
+    OtherName.objects.create(
+        organization=org, name="Existing", name_type="abbreviation", position=3
+    )
     page = editor_client.get(url)
     data = admin_form_data(page)
     start = int(data["other_names-TOTAL_FORMS"])
@@ -257,7 +282,9 @@ def test_other_names_added_in_the_inline_without_positions_are_appended_in_order
         data[f"other_names-{start + i}-position"] = "7" if name == "Typed" else ""
     data["other_names-TOTAL_FORMS"] = str(start + 3)
     response = editor_client.post(url, data)
-    assert response.status_code == 302, response.context and response.context["errors"]
+    assert response.status_code == 302, [
+        f.errors for f in response.context["inline_admin_formsets"][0].formset.forms
+    ]
     positions = dict(org.other_names.values_list("name", "position"))
     assert positions["Typed"] == 7
     assert (positions["First new"], positions["Second new"]) == (8, 9)

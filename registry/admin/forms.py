@@ -48,7 +48,7 @@ class KeepWhitespaceMixin:
     def get_formset(self, request, obj=None, **kwargs):  # inlines
         formset = super().get_formset(request, obj, **kwargs)
         formset.form = _appending_positions(_keeping_line_breaks(formset.form))
-        return _positions_in_formset(formset)
+        return _labelled_cells(_positions_in_formset(formset))
 
 
 class IdentifierFormField(forms.CharField):
@@ -145,6 +145,24 @@ def _appending_positions(form: type[forms.BaseForm]) -> type[forms.BaseForm]:
 
     PositionAppendedForm.__name__ = form.__name__
     return PositionAppendedForm
+
+
+def _labelled_cells(formset: type[forms.BaseFormSet]) -> type[forms.BaseFormSet]:
+    """A tabular inline's fields named for screen readers: its column headings are not labels
+    of the inputs under them, so each input says which column (and row) it is in."""
+
+    class LabelledFormSet(formset):
+        def add_fields(self, form, index):
+            super().add_fields(form, index)
+            row = _("new row") if index is None else index + 1
+            for field in form.fields.values():
+                label = field.label or ""
+                # A related field's wrapper (add, change links) renders the widget inside it.
+                widget = getattr(field.widget, "widget", field.widget)
+                widget.attrs.setdefault("aria-label", f"{label} ({row})")
+
+    LabelledFormSet.__name__ = formset.__name__
+    return LabelledFormSet
 
 
 def _positions_in_formset(formset: type[forms.BaseFormSet]) -> type[forms.BaseFormSet]:

@@ -388,10 +388,6 @@ class OrganizationAdmin(
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is None:  # ids are fixed once created: suggested on the add form only
-            form.base_fields["id"].widget.attrs["data-suggest-url"] = reverse(
-                f"{self.admin_site.name}:registry_organization_suggest_id"
-            )
 
         class TreeCheckedForm(form):
             def clean(self):
@@ -401,6 +397,10 @@ class OrganizationAdmin(
                 record_lock(model=Organization, pk=self.instance.pk)
                 return super().clean()
 
+        if obj is None:  # ids are fixed once created: suggested on the add form only
+            TreeCheckedForm.base_fields["id"].widget.attrs["data-suggest-url"] = reverse(
+                f"{self.admin_site.name}:registry_organization_suggest_id"
+            )
         return TreeCheckedForm
 
     def save_model(self, request, obj, form, change):

@@ -3,6 +3,28 @@
 // the curator edits the identifier by hand. The server builds it (registry/admin/forms.py), so
 // the rule and the pinyin are the registry's own.
 "use strict";
+
+// select2 names its combobox by the chosen value only (aria-labelledby its text), so an empty
+// picker, or one in an inline's table cell, has no name for screen readers: give each the
+// label of the <select> it stands for, and the chosen value as its description.
+const labelPickers = () => {
+  for (const box of document.querySelectorAll(".select2-selection[role=combobox]")) {
+    const select = box.closest(".select2")?.previousElementSibling;
+    if (!select || select.tagName !== "SELECT") continue;
+    const rendered = box.querySelector(".select2-selection__rendered");
+    const label = select.labels?.[0]?.textContent.replace(/:\s*$/, "").trim()
+      || select.getAttribute("aria-label");
+    if (!label) continue;
+    box.setAttribute("aria-label", label);
+    box.removeAttribute("aria-labelledby");
+    if (rendered?.id) box.setAttribute("aria-describedby", rendered.id);
+    // The chosen value's box is a read-only textbox too: empty, it would have no name.
+    rendered?.setAttribute("aria-label", label);
+  }
+};
+document.addEventListener("DOMContentLoaded", () => setTimeout(labelPickers));
+document.addEventListener("formset:added", () => setTimeout(labelPickers));
+
 document.addEventListener("DOMContentLoaded", () => {
   const id = document.querySelector("input[data-suggest-url]");
   if (!id) return;
