@@ -459,7 +459,8 @@ POSTS = Dataset(
         Field(
             "post_order",
             Cell.NUMBER,
-            "Seniority within the organization, 1 first.",
+            "Seniority within the organization, 1 first. Empty: 0, which comes before 1 (the "
+            "admin instead puts a post added without a position after the others).",
             Post,
             "position",
             required=False,

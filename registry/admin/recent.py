@@ -28,7 +28,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from reversion.models import Revision, Version
-from reversion.revisions import is_registered
+from reversion.revisions import get_registered_models
 
 PER_PAGE = 50
 
@@ -121,20 +121,14 @@ def _kind(comment: str, records: int) -> str:
     return Kind.CHANGED
 
 
-def visible_models(user) -> list[type]:
-    """The models with history whose records `user` may view in the admin."""
+def visible_models(request) -> list[type]:
+    """The models with history whose records the request's user may view in the admin."""
     return [
         model
-        for model, model_admin in admin.site._registry.items()
-        if is_registered(model) and model_admin.has_view_permission(_AsUser(user))
+        for model in get_registered_models()
+        if admin.site.is_registered(model)
+        and admin.site.get_model_admin(model).has_view_permission(request)
     ]
-
-
-class _AsUser:
-    """What ModelAdmin.has_view_permission reads from a request."""
-
-    def __init__(self, user):
-        self.user = user
 
 
 def _revision_groups(models, user_id, offset, limit):
@@ -240,7 +234,7 @@ def _describe(changes: list[Change], models) -> None:
 def recent_changes_view(request):
     if not request.user.is_active or not request.user.is_staff:
         raise PermissionDenied
-    models = visible_models(request.user)
+    models = visible_models(request)
     by_label = {m._meta.label_lower: m for m in models}
     asked = request.GET.get("model", "")
     chosen_model = by_label.get(asked)
