@@ -13,7 +13,6 @@ from registry.models import (
     Organization,
     OtherName,
     Post,
-    Rank,
 )
 
 from .conftest import admin_form_data, empty_inlines
@@ -230,13 +229,31 @@ def test_identifier_error_says_what_the_help_says(seeded, editor_client, bad):
     assert not Organization.objects.filter(name="Archives Bureau").exists()
 
 
-def test_csv_docs_and_import_refusal_state_the_same_rule():
+def test_csv_docs_and_import_refusal_state_the_same_rule(
+    seeded, editor_client, settings, tmp_path
+):
     from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
 
     from registry.models import IDENTIFIER_RULE
 
+    from .csvtools import export_text, parse, write
+
     docs = (Path(__file__).resolve().parents[1] / "docs" / "csv.md").read_text()
     assert f"`/organizations/ID/`: {IDENTIFIER_RULE}," in docs
+
+    settings.REGISTRY_IMPORT_UPLOADS = str(tmp_path)
+    rows = parse(export_text())
+    rows.append(rows[-1] | {"id": "Archives_Bureau", "name": "Archives Bureau"})
+    upload = SimpleUploadedFile("registry.csv", write(rows), "text/csv")
+    preview = editor_client.post(
+        "/admin/registry/organization/import/", {"format": "0", "import_file": upload}
+    )
+    assert f"“Archives_Bureau” is not an identifier: use {IDENTIFIER_RULE}" in (
+        preview.content.decode()
+    )
+    assert not Organization.objects.filter(name="Archives Bureau").exists()
 
 
 # --- Positions appended by default --------------------------------------------------------------
@@ -304,7 +321,3 @@ def test_the_first_other_name_of_a_new_organization_is_position_1(seeded, editor
     response = editor_client.post(ADD, data)
     assert response.status_code == 302, response.context and response.context["errors"]
     assert OtherName.objects.get(organization_id="cppcc-go-archives-bureau").position == 1
-
-
-def test_rank_is_listed(seeded):  # the path's rank comes from the seed's ranks
-    assert Rank.objects.exists()

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from registry.models import Organization
 
@@ -172,3 +173,15 @@ def test_pages_go_older_and_newer(seeded, editor_client):
     assert len(_lines(editor_client)) == 50
     older = _lines(editor_client, p=2)
     assert older and "Secretariat 4 " in " ".join(older) + " "
+
+
+def test_a_read_only_viewer_sees_the_changes_of_the_records_they_may_view(
+    seeded, editor, viewer_client
+):
+    curator = Client()  # the viewer's is the test's client
+    curator.force_login(editor)
+    response = admin_submit(curator, f"{TREE}cppcc-go-secretariat/change/", name="Secretariat Z")
+    assert response.status_code == 302
+    lines = _lines(viewer_client)
+    assert "Secretariat Z" in lines[0]
+    assert "editor" in lines[0]
