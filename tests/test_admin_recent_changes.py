@@ -159,7 +159,7 @@ def test_recent_changes_are_for_staff_only(seeded, client):
     assert client.get(RECENT).status_code == 302
 
 
-def test_the_admin_index_and_sidebar_link_to_recent_changes(seeded, editor_client):
+def test_the_admin_index_and_the_lists_link_to_recent_changes(seeded, editor_client):
     assert f'href="{RECENT}"' in editor_client.get("/admin/").content.decode()
     people = editor_client.get("/admin/registry/person/").content.decode()
     assert f'href="{RECENT}?model=registry.person"' in people
