@@ -10,7 +10,8 @@ from django.core.validators import RegexValidator, URLValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
@@ -40,9 +41,15 @@ from .trees import (
 
 WEB_SCHEMES = ("http", "https")
 
-IDENTIFIER_HELP = _(
-    "Stable identifier used in the public address and in CSV files: lowercase letters, digits "
-    "and single hyphens, e.g. cppcc-general-office-secretariat. Do not change it once published."
+# The one rule for identifiers, said the same way by the validator, the admin's help, the CSV
+# import's refusals and docs/csv.md (registry/schema.py).
+IDENTIFIER_RULE = gettext_noop("lowercase letters, digits and single hyphens")
+IDENTIFIER_HELP = format_lazy(
+    _(
+        "Stable identifier used in the public address and in CSV files: {rule}, e.g. "
+        "cppcc-general-office-secretariat. Do not change it once published."
+    ),
+    rule=_(IDENTIFIER_RULE),
 )
 # The shape of a BCP 47 tag (zh-Hans, en, zh-Hant-TW): a code, matched exactly, so no spaces.
 language_tag_validator = RegexValidator(
@@ -52,7 +59,7 @@ language_tag_validator = RegexValidator(
 )
 identifier_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
-    _("Use lowercase letters, digits and single hyphens only (e.g. npcsc-research-office)."),
+    format_lazy(_("Use {rule} only (e.g. npcsc-research-office)."), rule=_(IDENTIFIER_RULE)),
     code="invalid_identifier",
 )
 

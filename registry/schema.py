@@ -23,6 +23,7 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
+    IDENTIFIER_RULE,
     ChangeEvent,
     Citation,
     EventOrganization,
@@ -217,9 +218,9 @@ ORGANIZATIONS = Dataset(
         Field(
             "id",
             Cell.IDENTIFIER,
-            "The stable identifier, as in `/organizations/ID/`: lowercase letters, digits and "
-            "single hyphens, at most {limit} characters, unique across the registry. Rows are "
-            "matched to the registry by it.",
+            f"The stable identifier, as in `/organizations/ID/`: {IDENTIFIER_RULE}, at most "
+            "{limit} characters, unique across the registry. Rows are matched to the registry "
+            "by it.",
             Organization,
             "id",
             admin="main",
@@ -458,7 +459,8 @@ POSTS = Dataset(
         Field(
             "post_order",
             Cell.NUMBER,
-            "Seniority within the organization, 1 first.",
+            "Seniority within the organization, 1 first. Empty: 0, which comes before 1 (the "
+            "admin instead puts a post added without a position after the others).",
             Post,
             "position",
             required=False,

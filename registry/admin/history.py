@@ -46,6 +46,8 @@ class HistoryAdmin(VersionAdmin):
     STATE_FIELD = "registry_state"
     object_history_template = "reversion/registry/object_history.html"
     recover_list_template = "reversion/registry/recover_list.html"
+    # "Recover deleted" and "Recent changes" (registry/admin/recent.py).
+    change_list_template = "reversion/registry/change_list.html"
     history_per_page = 100
 
     def _state(self, pk) -> str:

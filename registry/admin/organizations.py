@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -52,8 +53,15 @@ from ..services import (
     organization_update,
 )
 from ..trees import tree_order_key
+from .autocomplete import (
+    URL_NAME,
+    OrganizationAutocompleteJsonView,
+    OrganizationPickerMixin,
+    is_autocomplete,
+    ranked,
+)
 from .csv import CSVImportExportMixin
-from .forms import KeepWhitespaceMixin
+from .forms import KeepWhitespaceMixin, identifier_suggestion_view
 from .history import HistoryAdmin
 
 
@@ -171,7 +179,7 @@ def _lineage_inline(side: str, other: str) -> type[admin.TabularInline]:
     its predecessors), each naming the `other` organization."""
     return type(
         f"{other.capitalize()}Inline",
-        (KeepWhitespaceMixin, admin.TabularInline),
+        (OrganizationPickerMixin, KeepWhitespaceMixin, admin.TabularInline),
         {
             "__module__": __name__,
             "model": Succession,
@@ -185,7 +193,7 @@ def _lineage_inline(side: str, other: str) -> type[admin.TabularInline]:
     )
 
 
-class PlacementInline(KeepWhitespaceMixin, admin.TabularInline):
+class PlacementInline(OrganizationPickerMixin, KeepWhitespaceMixin, admin.TabularInline):
     """Where the unit sat before its current parent (the tree above), and when."""
 
     model = Placement
@@ -217,7 +225,11 @@ SuccessorInline = _lineage_inline("predecessor", "successor")
 
 @admin.register(Organization)
 class OrganizationAdmin(
-    KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin, DraggableMPTTAdmin
+    OrganizationPickerMixin,
+    KeepWhitespaceMixin,
+    CSVImportExportMixin,
+    HistoryAdmin,
+    DraggableMPTTAdmin,
 ):
     list_display = ("tree_actions", "indented_title", "id", "kind", "rank", "formed")
     list_display_links = ("indented_title",)
@@ -352,6 +364,28 @@ class OrganizationAdmin(
         response["Content-Disposition"] = 'attachment; filename="quickstatements.txt"'
         return response
 
+    def get_urls(self):
+        site = self.admin_site
+        return [
+            path(
+                "autocomplete/",
+                site.admin_view(OrganizationAutocompleteJsonView.as_view(admin_site=site)),
+                name=URL_NAME,
+            ),
+            path(
+                "suggest-id/",
+                site.admin_view(identifier_suggestion_view),
+                name="registry_organization_suggest_id",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        if is_autocomplete(request):  # the picker: exact matches first (autocomplete.py)
+            results = ranked(results, search_term)
+        return results, duplicates
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
 
@@ -363,6 +397,10 @@ class OrganizationAdmin(
                 record_lock(model=Organization, pk=self.instance.pk)
                 return super().clean()
 
+        if obj is None:  # ids are fixed once created: suggested on the add form only
+            TreeCheckedForm.base_fields["id"].widget.attrs["data-suggest-url"] = reverse(
+                f"{self.admin_site.name}:registry_organization_suggest_id"
+            )
         return TreeCheckedForm
 
     def save_model(self, request, obj, form, change):

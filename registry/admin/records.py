@@ -18,6 +18,7 @@ from ..models import (
     Source,
 )
 from ..resources import PostResource
+from .autocomplete import OrganizationPickerMixin
 from .csv import CSVImportExportMixin
 from .forms import KeepWhitespaceMixin
 from .history import HistoryAdmin
@@ -53,7 +54,7 @@ class HoldingInline(KeepWhitespaceMixin, admin.TabularInline):
 
 
 @admin.register(Post)
-class PostAdmin(KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin):
+class PostAdmin(OrganizationPickerMixin, KeepWhitespaceMixin, CSVImportExportMixin, HistoryAdmin):
     resource_classes = (PostResource,)
     list_display = ("title", "organization", "position", "holder_count")
     list_select_related = ("organization",)
@@ -91,7 +92,7 @@ class PersonAdmin(KeepWhitespaceMixin, HistoryAdmin):
         return ("id",) if obj else ()
 
 
-class EventOrganizationInline(admin.TabularInline):
+class EventOrganizationInline(OrganizationPickerMixin, admin.TabularInline):
     model = EventOrganization
     extra = 1
     autocomplete_fields = ("organization",)

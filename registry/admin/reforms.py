@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
-from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import reforms
 from ..dates import PartialDateFormField
 from ..models import ChangeEvent, Kind, Organization, Rank, Source, identifier_validator
+from .autocomplete import OrganizationPicker, OrganizationsPicker
 from .forms import _not_only_spaces
 
 KINDS = {
@@ -78,7 +79,7 @@ def _organization_widget(multiple: bool = False):
     # Any foreign key to Organization serves as the autocomplete's source field: the view
     # searches with OrganizationAdmin's search_fields and checks the user may view units.
     field = Organization._meta.get_field("parent")
-    widget = AutocompleteSelectMultiple if multiple else AutocompleteSelect
+    widget = OrganizationsPicker if multiple else OrganizationPicker
     return widget(field, admin.site)
 
 

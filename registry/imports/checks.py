@@ -23,6 +23,7 @@ from ..csvcodec import LONE_SURROGATE, Record, load_list
 from ..dates import PartialDate, periods_conflict
 from ..identifiers import identifier_problem, scheme_problem
 from ..models import (
+    IDENTIFIER_RULE,
     EventOrganization,
     Holding,
     Source,
@@ -156,8 +157,8 @@ class RowChecker:
         elif not IDENTIFIER.match(value):
             self.fail(
                 column,
-                f"“{shown(value)}” is not an identifier: use lowercase letters, digits and "
-                "single hyphens (e.g. npcsc-research-office).",
+                f"“{shown(value)}” is not an identifier: use {IDENTIFIER_RULE} "
+                "(e.g. npcsc-research-office).",
             )
         return value
 
