@@ -14,13 +14,13 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
-from django.core.management import call_command
 from django.utils import timezone, translation
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT3
 
 from registry.models import ChangeStamp, Holding, Kind, Organization, Person, Post
 from registry.roles import EDITORS, VIEWERS
+from tests.seed import seed
 
 _counter = itertools.count(1)
 
@@ -73,8 +73,9 @@ def _no_rendered_pages_from_other_tests():
 
 @pytest.fixture
 def seeded(db) -> None:
-    """The registry as `make run` seeds it."""
-    call_command("load_seed", verbosity=0)
+    """The registry as `make run` seeds it (`load_seed`, or a copy of what it wrote the first
+    time: tests/seed.py)."""
+    seed()
 
 
 def tree_snapshot() -> list[tuple]:

@@ -26,7 +26,9 @@ from registry.models import Organization
 from .conftest import assert_tree_valid
 
 PROCESSES = 8
-OPERATIONS_EACH = 200
+# 960 operations in all (1,600 took 250 s of a CI suite). Without the tree lock, 8 processes
+# left about a fifth of their rows wrong (django-mptt #236): a few dozen operations show it.
+OPERATIONS_EACH = 120
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -150,7 +152,7 @@ def test_concurrent_tree_writes_leave_a_valid_tree(transactional_db, capsys):
     assert Organization.objects.get(pk="cppcc-general-office").posts.count() == 3
 
     done = sum(log["ok"] + log["failed"] for log in logs)
-    assert done >= 1500
+    assert done >= PROCESSES * OPERATIONS_EACH * 15 // 16  # nearly all ran to an answer
     with capsys.disabled():
         print(
             f"\nstress test: {PROCESSES} processes, {done} operations "
