@@ -311,8 +311,11 @@ class TreeMoveForm(forms.Form):
     def __init__(self, *args, unit: Organization, admin_site, **kwargs):
         super().__init__(*args, **kwargs)
         self.unit = unit
-        self.fields["parent"].widget = AutocompleteSelect(
-            Organization._meta.get_field("parent"), admin_site
+        # The change form's parent picker (it needs the admin site, known only here).
+        self.fields["parent"] = forms.ModelChoiceField(
+            label=self.fields["parent"].label,
+            queryset=Organization.objects.all(),
+            widget=AutocompleteSelect(Organization._meta.get_field("parent"), admin_site),
         )
         self.fields["seen_parent"].initial = unit.parent_id or ""
         self.fields["parent"].initial = unit.parent_id
