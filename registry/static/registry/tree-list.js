@@ -1,5 +1,5 @@
-/* The organizations list (admin): focus and announcements after a move, and drop zones that
-   say what a drop does. Without this script every control still works; it only helps. */
+/* The organizations list (admin): keys for the move controls, focus and announcements after a
+   move, and drop zones that say what a drop does. */
 "use strict";
 (function () {
   // After a move the page reloads with "#move-<id>-<up|down|under>": put the focus back on
@@ -59,14 +59,22 @@
     if (!zone) return;
     line.classList.add(`tree-zone-${zone}`);
     const row = rowAt(pointerY);
-    const link = row && row.querySelector("th a");
+    const title = row && row.querySelector("th .tree-title");
     if (zone === "child" && row) row.classList.add("tree-drop-inside");
-    const wanted = link ? `${context.messages[zone]} “${link.textContent.trim()}”` : text;
+    // The title's own text, without the identifier shown under it.
+    const name = title && title.firstChild ? title.firstChild.textContent.trim() : "";
+    const wanted = name ? `${context.messages[zone]} “${name}”` : text;
     if (text !== wanted) span.textContent = wanted;
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    restoreFocus();
+    // django-mptt's rows take Enter (open the row's first link) and the arrow keys (move
+    // between rows, fold): keys pressed on a move control are the control's own.
+    document.querySelectorAll(".tree-move").forEach((controls) => {
+      controls.addEventListener("keydown", (event) => event.stopPropagation());
+    });
+    // After django-mptt's script, which focuses the list's first row when it starts.
+    window.setTimeout(restoreFocus, 0);
     announce();
     document.addEventListener("mousedown", (event) => {
       const handle = event.target.closest && event.target.closest("div.drag-handle");
