@@ -261,8 +261,11 @@ class TreeChangeList(ChangeList):
                 row.tree_next = siblings[index + 1] if index + 1 < len(siblings) else None
             if cut_short:  # the group may go on past the rows shown
                 siblings[-1].tree_next = None
+        # A subtree view indents from its own top, not from the top-level body.
+        top = min((row.level for row in self.result_list), default=0)
         for row in self.result_list:
             row.tree_closed = row.level == self.tree_cut_level and row.rght - row.lft > 1
+            row.tree_depth = row.level - top
 
 
 def _tree_pages(tops: list[tuple[int, int, int]], size: int) -> list[tuple[int, int]]:
@@ -529,7 +532,7 @@ class OrganizationAdmin(
         return format_html(
             '<div class="tree-title" style="padding-inline-start:{}px">{}'
             '<span class="tree-id">{}</span></div>',
-            item.level * self.mptt_level_indent,
+            getattr(item, "tree_depth", item.level) * self.mptt_level_indent,
             item,
             item.pk,
         )

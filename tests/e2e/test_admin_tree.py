@@ -39,6 +39,19 @@ def test_the_post_list_fits_the_window(admin_page, width):
     page.goto("/admin/registry/post/")
     expect(page.locator("#result_list")).to_be_visible()
     assert layout_problems(page) == []
+    if width == 1280:
+        assert page.locator("#changelist-filter").bounding_box()["width"] <= 300
+    screenshot(page, f"admin-post-list-{width}")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_move_under_page_fits_the_window(admin_page, width):
+    page = admin_page
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{TREE}cppcc-go-secretariat/move/")
+    expect(page.locator("#id_position")).to_be_visible()
+    assert layout_problems(page) == []
+    screenshot(page, f"admin-move-under-{width}")
 
 
 def test_the_whole_seed_registry_is_on_one_page_and_a_body_is_found_by_name(admin_page):
