@@ -351,3 +351,14 @@ def test_move_under_uses_the_parent_autocomplete(editor_client, seeded):
     field = html[html.index('name="parent"') - 400 : html.index('name="parent"') + 400]
     assert "admin-autocomplete" in field
     assert field.count("<option") <= 2  # the current parent (and the empty choice), no more
+
+
+def test_a_move_without_the_csrf_token_is_refused(editor, seeded):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor)
+    children = _children("npcsc-general-office")
+    before = tree_snapshot()
+    assert _step(client, children[1], "up", children[0]).status_code == 403
+    assert tree_snapshot() == before
