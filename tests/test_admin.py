@@ -98,7 +98,7 @@ def test_the_drag_and_drop_script_gets_the_rows_on_the_page_only(editor_client):
     call_command("generate_registry", organizations=400, people=20, seed=5, verbosity=0)
     response = editor_client.get(CHANGELIST)
     shown = [o.pk for o in response.context["cl"].result_list]
-    assert 0 < len(shown) <= OrganizationAdmin.list_per_page < Organization.objects.count()
+    assert 0 < len(shown) <= OrganizationAdmin.tree_page_rows < Organization.objects.count()
     structure = _tree_script_context(response.content.decode())["treeStructure"]
     assert sorted(pk for children in structure.values() for pk in children) == sorted(shown)
     for parent, children in structure.items():

@@ -68,7 +68,7 @@ def test_a_large_registry_is_paged_by_whole_trees(editor_client):
         seen_roots += [root.pk for root in roots]
         if len(roots) > 1:  # several trees share a page only when they fit whole
             assert len(rows) == sum(root.get_descendant_count() + 1 for root in roots)
-            assert len(rows) <= OrganizationAdmin.list_per_page
+            assert len(rows) <= OrganizationAdmin.tree_page_rows
     assert seen_roots == list(
         Organization.objects.roots().order_by("tree_id").values_list("pk", flat=True)
     )

@@ -173,7 +173,7 @@ class TreeChangeList(ChangeList):
     """The changelist, paged by whole trees when it shows trees.
 
     Unsearched, unsorted and filtered by tree position only, a page holds whole top-level
-    bodies' trees (as many as fit in `list_per_page` rows), so every sibling group on it is
+    bodies' trees (as many as fit in the admin's `tree_page_rows`), so every sibling group on it is
     whole and drag and drop or the move buttons reach every sibling. A tree (or a chosen
     subtree) larger than a page is shown down to the deepest level that fits, each unit below
     that cut opened in a subtree view of its own, with its path. Searches, other filters and
@@ -214,7 +214,8 @@ class TreeChangeList(ChangeList):
         else:
             tops = self.queryset.filter(parent__isnull=True)
         tops = list(tops.order_by("tree_id", "lft").values_list("tree_id", "lft", "rght"))
-        pages = _tree_pages(tops, self.list_per_page)
+        size = self.model_admin.tree_page_rows
+        pages = _tree_pages(tops, size)
         try:
             first, last = pages[self.page_num - 1]
         except (IndexError, TypeError):
@@ -231,7 +232,7 @@ class TreeChangeList(ChangeList):
         total, cut = 0, None
         for number, (level, count) in enumerate(sorted(per_level.items())):
             total += count
-            if total > self.list_per_page and number > 1:
+            if total > size and number > 1:
                 cut = level - 1
                 break
         if cut is not None:
@@ -465,16 +466,18 @@ class OrganizationAdmin(
     # A <select> of every organization does not scale; the autocomplete asks as you type.
     autocomplete_fields = ("parent",)
     # Each row costs the admin's (and django-mptt's) row machinery, about 0.3 ms for this list's
-    # columns. A page of trees holds whole top-level bodies up to this many rows (a larger tree
-    # is shown to the depth that fits, its deeper units in subtree views: TreeChangeList), so
-    # the seed's two bodies share one page; flat lists (search, other filters) page by it too.
-    list_per_page = 100
+    # columns: fifty rows keep a flat list (search, other filters) within four times the
+    # admin's own empty list. A page of trees holds whole top-level bodies up to
+    # `tree_page_rows` (a larger tree is shown to the depth that fits, its deeper units in
+    # subtree views: TreeChangeList), so that the seed's two bodies share one page.
+    list_per_page = 50
+    tree_page_rows = 100
     # "N of 100,000 selected" would count the whole table again on every filtered page.
     show_full_result_count = False
     paginator = TreePaginator
     # django-mptt's tree list, with django-reversion's "Recover deleted organizations" link.
     change_list_template = "admin/registry/organization/tree_change_list.html"
-    # A page holds whole trees of at most `list_per_page` rows; shown open, every row's move
+    # A page holds whole trees of at most `tree_page_rows` rows; shown open, every row's move
     # controls are reachable by keyboard (django-mptt's fold toggles are not).
     expand_tree_by_default = True
     # The title indents itself (`indented_title`); without this django-mptt would also pad

@@ -91,7 +91,7 @@ def test_a_curator_reorders_with_the_keyboard_alone(admin_page):
         page.keyboard.press("Enter")
 
     # The focus is back on the control that moved the row, and the move is announced.
-    assert page.evaluate("document.activeElement.id") == wanted
+    page.wait_for_function("id => document.activeElement.id === id", arg=wanted)
     status = page.locator("#tree-move-status")
     expect(status).to_have_attribute("aria-live", "polite")
     expect(status).to_contain_text(f"“{first}” moved down, after “{second}”.")
