@@ -117,7 +117,7 @@ def test_the_organization_list_is_in_chinese_under_zh_hans(editor_client, seeded
     english = _page(editor_client, f"/admin/{ORGANIZATIONS}")
     assert "选择 机构 来修改" in html
     assert "Select organization to change" in english
-    columns = {"Identifier": "标识符", "Kind": "类别", "Rank": "行政级别", "Formation": "成立日期"}
+    columns = {"Reorder": "调整顺序", "Kind": "类别", "Rank": "行政级别", "Formation": "成立日期"}
     assert set(columns) <= _columns(english)
     assert set(columns.values()) <= _columns(html)
     assert not set(columns) & _columns(html)

@@ -161,8 +161,9 @@ def test_recent_changes_are_for_staff_only(seeded, client):
 
 def test_the_admin_index_and_the_lists_link_to_recent_changes(seeded, editor_client):
     assert f'href="{RECENT}"' in editor_client.get("/admin/").content.decode()
-    people = editor_client.get("/admin/registry/person/").content.decode()
-    assert f'href="{RECENT}?model=registry.person"' in people
+    for model in ("person", "organization"):  # the tree list has a template of its own
+        listed = editor_client.get(f"/admin/registry/{model}/").content.decode()
+        assert f'href="{RECENT}?model=registry.{model}"' in listed
 
 
 def test_pages_go_older_and_newer(seeded, editor_client):

@@ -11,7 +11,6 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -26,6 +25,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "registry",
+    # After the registry, whose admin/base_site.html adds its stylesheet to every admin page
+    # (an app's templates override those of the apps after it).
+    "django.contrib.admin",
     "axes",
 ]
 
