@@ -363,3 +363,13 @@ def test_a_move_without_the_csrf_token_is_refused(editor, seeded):
     before = tree_snapshot()
     assert _step(client, children[1], "up", children[0]).status_code == 403
     assert tree_snapshot() == before
+
+
+def test_the_tree_list_leaves_out_the_navigation_sidebar_and_other_lists_keep_it(
+    seeded, editor_client
+):
+    """The tree's names need the width; every other admin page keeps Django's sidebar."""
+    tree = editor_client.get("/admin/registry/organization/").content.decode()
+    posts = editor_client.get("/admin/registry/post/").content.decode()
+    assert 'id="nav-sidebar"' not in tree
+    assert 'id="nav-sidebar"' in posts
