@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
+from functools import reduce
 
 import reversion
 from django.core.exceptions import ValidationError
@@ -276,6 +278,28 @@ class OrganizationQuerySet(TreeQuerySet):
         return self.filter(
             tree_id=node.tree_id, lft__lt=node.lft, rght__gt=node.rght
         ).in_tree_order()
+
+    def ancestors_of(self, nodes: Iterable[Organization]) -> dict[str, list[Organization]]:
+        """The organizations (of this queryset) above each of `nodes`, from its top-level body
+        down to its parent, by the node's id, in one query for all of them."""
+        below = [node for node in nodes if node.parent_id is not None]
+        if not below:
+            return {}
+        above: dict[int, list[Organization]] = {}
+        wanted = reduce(
+            operator.or_,
+            (Q(tree_id=n.tree_id, lft__lt=n.lft, rght__gt=n.rght) for n in below),
+        )
+        for unit in self.filter(wanted).in_tree_order():
+            above.setdefault(unit.tree_id, []).append(unit)
+        return {
+            node.pk: [
+                unit
+                for unit in above.get(node.tree_id, ())
+                if unit.lft < node.lft and unit.rght > node.rght
+            ]
+            for node in below
+        }
 
     def in_tree(self, tree: int) -> OrganizationQuerySet:
         """Everything in one tree, by the tree number `tree_choices()` gives."""

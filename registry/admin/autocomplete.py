@@ -11,7 +11,6 @@ search is `OrganizationAdmin.get_search_results`, the page is the admin's pagina
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from functools import reduce
 from operator import or_
@@ -21,6 +20,7 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from ..models import Organization, OtherName
+from ..trees import tree_order
 
 URL_NAME = "registry_organization_autocomplete"
 PATH_SEPARATOR = " \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} "
@@ -56,7 +56,7 @@ def ranked(queryset: QuerySet, term: str) -> QuerySet:
         default=Value(2),
         output_field=IntegerField(),
     )
-    return queryset.annotate(picker_match=match).order_by("picker_match", "name", "tree_id", "lft")
+    return queryset.annotate(picker_match=match).order_by("picker_match", "name", *tree_order())
 
 
 def labels(organizations: Iterable[Organization]) -> dict[str, str]:
@@ -65,25 +65,10 @@ def labels(organizations: Iterable[Organization]) -> dict[str, str]:
     organizations = list(organizations)
     if not organizations:
         return {}
-    above = reduce(
-        or_,
-        (
-            Q(tree_id=o.tree_id, lft__lt=o.lft, rght__gt=o.rght)
-            for o in organizations
-            if o.parent_id is not None
-        ),
-        Q(pk__in=()),
-    )
-    by_tree: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-    for tree_id, lft, rght, name in (
-        Organization.objects.filter(above)
-        .order_by("lft")
-        .values_list("tree_id", "lft", "rght", "name")
-    ):
-        by_tree[tree_id].append((lft, rght, name))
+    above = Organization.objects.only_with_place("name").ancestors_of(organizations)
     result = {}
     for o in organizations:
-        path = [name for lft, rght, name in by_tree[o.tree_id] if lft < o.lft and rght > o.rght]
+        path = [unit.name for unit in above.get(o.pk, ())]
         own = f"{o.name} {o.name_zh}" if o.name_zh and o.name_zh != o.name else o.name
         label = PATH_SEPARATOR.join([*path, own])
         if o.rank_id is not None:

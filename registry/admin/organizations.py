@@ -55,7 +55,7 @@ from ..services import (
     organization_move,
     organization_update,
 )
-from ..trees import tree_order_key
+from ..trees import descendant_count, tree_order_key
 from .autocomplete import (
     URL_NAME,
     OrganizationAutocompleteJsonView,
@@ -220,17 +220,22 @@ class TreeChangeList(ChangeList):
             tops = self.queryset.filter(pk=spec.subtree.pk)
         else:
             tops = self.queryset.filter(parent__isnull=True)
-        tops = list(tops.order_by("tree_id", "lft").values_list("tree_id", "lft", "rght"))
+        tops = list(tops.select_related(None).only_with_place("pk").in_tree_order())
         size = self.model_admin.tree_page_rows
         pages = _tree_pages(tops, size)
         try:
             first, last = pages[self.page_num - 1]
         except (IndexError, TypeError):
             raise IncorrectLookupParameters from None
-        shown = tops[first : last + 1] or [(0, 0, 0)]  # an empty list: no tree 0
-        rows = self.queryset.filter(tree_id__gte=shown[0][0], tree_id__lte=shown[-1][0])
-        if spec is not None and spec.subtree is not None:
-            rows = rows.filter(lft__gte=shown[0][1], rght__lte=shown[0][2])
+        shown = tops[first : last + 1]
+        if not shown:
+            rows = self.queryset.none()
+        elif spec is not None and spec.subtree is not None:
+            rows = self.queryset.subtree(shown[0])
+        else:
+            rows = self.queryset.filter(
+                tree_id__gte=shown[0].tree_id, tree_id__lte=shown[-1].tree_id
+            )
         per_level = dict(
             rows.order_by().values_list("level").annotate(count=Count("pk")).order_by("level")
         )
@@ -246,7 +251,7 @@ class TreeChangeList(ChangeList):
             rows = rows.filter(level__lte=cut)
         self.tree_cut_level = cut
         self.result_list = list(rows[: self.MAX_ROWS])
-        self.result_count = sum((rght - lft + 1) // 2 for _, lft, rght in tops)
+        self.result_count = sum(1 + descendant_count(top) for top in tops)
         self.show_full_result_count = False
         self.show_admin_actions = True
         self.full_result_count = None
@@ -272,17 +277,17 @@ class TreeChangeList(ChangeList):
         # A subtree view indents from its own top, not from the top-level body.
         top = min((row.level for row in self.result_list), default=0)
         for row in self.result_list:
-            row.tree_closed = row.level == self.tree_cut_level and row.rght - row.lft > 1
+            row.tree_closed = row.level == self.tree_cut_level and descendant_count(row) > 0
             row.tree_depth = row.level - top
 
 
-def _tree_pages(tops: list[tuple[int, int, int]], size: int) -> list[tuple[int, int]]:
-    """Consecutive runs of `tops` (tree_id, lft, rght) of at most `size` rows each (a top
-    larger than that alone), as (first, last) indexes."""
+def _tree_pages(tops: list[Organization], size: int) -> list[tuple[int, int]]:
+    """Consecutive runs of `tops` (with everything under each) of at most `size` rows each (a
+    top larger than that alone), as (first, last) indexes."""
     pages: list[tuple[int, int]] = []
     start, rows = 0, 0
-    for index, (_, lft, rght) in enumerate(tops):
-        units = (rght - lft + 1) // 2
+    for index, top in enumerate(tops):
+        units = 1 + descendant_count(top)
         if index > start and rows + units > size:
             pages.append((start, index - 1))
             start, rows = index, 0
@@ -296,11 +301,6 @@ _MOVE_UP = gettext_lazy("Move “%(name)s” up, before “%(other)s”")
 _MOVE_DOWN = gettext_lazy("Move “%(name)s” down, after “%(other)s”")
 _MOVED_UP = gettext_lazy("“%(name)s” moved up, before “%(other)s”.")
 _MOVED_DOWN = gettext_lazy("“%(name)s” moved down, after “%(other)s”.")
-
-
-def _below(unit: Organization) -> int:
-    """How many units are under `unit`, from its nested set (no query)."""
-    return (unit.rght - unit.lft - 1) // 2
 
 
 class TreeMoveForm(forms.Form):
@@ -607,9 +607,11 @@ class OrganizationAdmin(
                     TreeListFilter.subtree_parameter,
                     obj.pk,
                     ngettext(
-                        "Open its %(count)d sub-unit", "Open its %(count)d sub-units", _below(obj)
+                        "Open its %(count)d sub-unit",
+                        "Open its %(count)d sub-units",
+                        descendant_count(obj),
                     )
-                    % {"count": _below(obj)},
+                    % {"count": descendant_count(obj)},
                 )
             )
         return format_html(
