@@ -160,3 +160,17 @@ def admin_page(page, curator):
 @pytest.fixture(scope="session")
 def axe_source() -> str:
     return (resources.files("axe_core_python") / "axe.min.js").read_text(encoding="utf-8")
+
+
+def serious_violations(page, axe_source: str) -> list[str]:
+    """What axe-core finds "serious" or "critical" on the page as shown now, each naming the
+    rule and up to five elements."""
+    # evaluate() runs outside the page's Content-Security-Policy, which blocks inline scripts.
+    page.evaluate(axe_source)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

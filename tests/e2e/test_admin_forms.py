@@ -13,7 +13,7 @@ from registry.admin.autocomplete import PATH_SEPARATOR
 from registry.models import Organization, OtherName, Person, Placement, Post, Succession
 from tests.csvtools import export_text, parse, write
 
-from .conftest import screenshot
+from .conftest import screenshot, serious_violations
 from .layout import layout_problems, overflowing
 
 TREE = "/admin/registry/organization/"
@@ -129,17 +129,6 @@ def test_the_parent_picker_shows_each_candidates_path(admin_page):
     assert problems == [], "\n".join(problems)
 
 
-def _axe_serious(page, axe_source) -> list[str]:
-    page.evaluate(axe_source)
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 @pytest.mark.parametrize("name", ["change-form", "import-preview", "recent-changes"])
 def test_admin_forms_have_no_serious_accessibility_violations(
     admin_page, axe_source, tmp_path, name
@@ -161,7 +150,7 @@ def test_admin_forms_have_no_serious_accessibility_violations(
             assert problems == [], f"at {width}px:\n" + "\n".join(problems)
     else:
         page.goto(FORMS[name]())
-    serious = _axe_serious(page, axe_source)
+    serious = serious_violations(page, axe_source)
     assert serious == [], "\n".join(serious)
 
 

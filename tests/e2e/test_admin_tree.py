@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from registry.models import Organization
 
-from .conftest import screenshot
+from .conftest import screenshot, serious_violations
 from .layout import layout_problems
 
 TREE = "/admin/registry/organization/"
@@ -139,12 +139,5 @@ def test_drop_zones_say_before_inside_or_after_which_row(admin_page):
 def test_the_tree_list_has_no_serious_accessibility_violations(admin_page, axe_source):
     page = admin_page
     page.goto(TREE)
-    page.evaluate(axe_source)
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page, axe_source)
     assert serious == [], "\n".join(serious)

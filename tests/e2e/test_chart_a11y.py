@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import screenshot
+from .conftest import screenshot, serious_violations
 
 PUBLIC_PAGES = {
     "home": "/",
@@ -79,13 +79,5 @@ def test_public_pages_have_no_serious_accessibility_violations(
         page.goto("/organizations/cppcc-general-office/")
         url = page.locator("section[aria-labelledby=leadership] a").first.get_attribute("href")
     page.goto(url)
-    # evaluate() runs outside the page's Content-Security-Policy, which blocks inline scripts.
-    page.evaluate(axe_source)
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page, axe_source)
     assert serious == [], "\n".join(serious)

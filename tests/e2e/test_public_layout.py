@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..test_outline_folding import import_large_unit
-from .conftest import screenshot
+from .conftest import screenshot, serious_violations
 from .layout import layout_problems
 
 ORGANIZATION = "/organizations/cppcc-general-office/"
@@ -116,13 +116,5 @@ def test_the_folded_page_has_no_serious_accessibility_violations(
 ):
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(large_unit)
-    # evaluate() runs outside the page's Content-Security-Policy, which blocks inline scripts.
-    page.evaluate(axe_source)
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page, axe_source)
     assert serious == [], "\n".join(serious)
